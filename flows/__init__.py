@@ -1,0 +1,1 @@
+"""Prefect flows: parameters, wiring of tasks and artifacts; no business logic."""

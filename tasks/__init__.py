@@ -1,0 +1,1 @@
+"""Reusable pieces: plain-Python cores and thin Prefect task wrappers beside them."""

@@ -1,0 +1,78 @@
+"""Run the dbt project through prefect-dbt, with every connection setting passed as env vars.
+
+The profile reads only ``env_var()``; this module derives those variables from
+the one Settings object so flows and ad-hoc ``dbt`` calls see the same warehouse.
+dbt's target/ and logs/ go under the data dir, never into the (read-only) code tree.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from prefect import task
+from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+from tasks.settings import Settings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+
+
+def lake_read_root(lake_url: str) -> str:
+    """What DuckDB's read_parquet needs: a plain path for local lakes, the URL otherwise."""
+    parsed = urlparse(lake_url)
+    return parsed.path if parsed.scheme in ("", "file") else lake_url
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    return {
+        "KI_WAREHOUSE": settings.warehouse,
+        "KI_WAREHOUSE_SCHEMA": settings.warehouse_schema,
+        "KI_DUCKDB_PATH": str(settings.duckdb_file),
+        "KI_LAKE_READ_ROOT": lake_read_root(settings.lake_root),
+    }
+
+
+@contextmanager
+def _environ(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_dbt(settings: Settings, args: list[str], *, raise_on_failure: bool = True):
+    """Invoke dbt (one Prefect task per node when called inside a flow)."""
+    work = (settings.data_dir / "dbt").resolve()
+    settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
+    runner = PrefectDbtRunner(
+        settings=PrefectDbtSettings(
+            project_dir=DBT_PROJECT_DIR,
+            profiles_dir=DBT_PROJECT_DIR,
+            target_path=work / "target",
+        ),
+        raise_on_failure=raise_on_failure,
+    )
+    with _environ(dbt_env(settings)):
+        return runner.invoke([*args, "--log-path", str(work / "logs")])
+
+
+@task(name="dbt-build")
+def dbt_build(settings: Settings, select: str | None = None) -> bool:
+    """``dbt build`` (models + tests); raises on any failing model or test."""
+    args = ["build"] + (["--select", select] if select else [])
+    return run_dbt(settings, args).success
+
+
+@task(name="dbt-source-freshness")
+def dbt_source_freshness(settings: Settings) -> bool:
+    """Source freshness is reported, not enforced: a stale lake warns, the sync goes on."""
+    return run_dbt(settings, ["source", "freshness"], raise_on_failure=False).success

@@ -1,0 +1,74 @@
+"""Thin Prefect tasks around the literature sync cores (landing, normalise, watermark)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.landing import land_window
+from tasks.lake import lake_from_settings
+from tasks.normalise import NormaliseResult, normalise_window
+from tasks.settings import Settings
+from tasks.sources import SOURCES
+from tasks.sources.http import make_client
+from tasks.sources.replay import replay_transport
+from tasks.watermark import Checkpoint, StateStore, commit_window, plan_window
+
+
+@task(name="land-pages", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def land_pages(
+    settings: Settings,
+    source: str,
+    query: str,
+    since: date | None,
+    until: date | None,
+    lookback_days: int,
+    replay_dir: str | None,
+) -> Checkpoint | None:
+    """Land the window's pages; a retry (or the next run) continues from the checkpoint.
+
+    Returns None when the watermark is already at the end of the window (up to date).
+    """
+    logger = get_run_logger()
+    store = StateStore(lake_from_settings(settings))
+    state = store.load(source, query)
+    window = plan_window(state, since, until, datetime.now(timezone.utc).date(), lookback_days)
+    if window is None:
+        logger.info("%s is up to date (watermark %s)", source, state.watermark)
+        return None
+    if window.pages:
+        logger.info("Resuming %s window %s: %d pages already landed", source, window.run_id, len(window.pages))
+    transport = replay_transport(Path(replay_dir)) if replay_dir else None
+    with make_client(settings, transport=transport) as client:
+        window = land_window(SOURCES[source], client, settings, store, state, window)
+    logger.info("Landed %d pages for %s [%s, %s)", len(window.pages), source, window.since, window.until)
+    return window
+
+
+@task(name="normalise-pages", retries=1, cache_policy=NO_CACHE)
+def normalise_pages(settings: Settings, source: str, window: Checkpoint) -> NormaliseResult:
+    result = normalise_window(
+        SOURCES[source],
+        lake_from_settings(settings),
+        window,
+        ingested_at=datetime.now(timezone.utc),
+        max_bytes=settings.max_response_bytes,
+    )
+    logger = get_run_logger()
+    logger.info("Normalised %d records to %s", result.records, result.processed_key)
+    if result.quarantined:
+        logger.warning("Quarantined %d records in %s", result.quarantined, result.quarantine_key)
+    return result
+
+
+@task(name="commit-watermark", cache_policy=NO_CACHE)
+def commit_watermark(settings: Settings, source: str, query: str, window: Checkpoint) -> date | None:
+    """Only called once the window's pages are landed and normalised."""
+    store = StateStore(lake_from_settings(settings))
+    state = store.load(source, query)
+    commit_window(state, window)
+    store.save(state)
+    return state.watermark

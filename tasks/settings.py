@@ -1,0 +1,92 @@
+"""One settings object for every flow, read when a flow starts (never at import).
+
+Field names follow what users already know (``NEO4J_URI``, ``KAFKA_BOOTSTRAP_SERVERS``,
+``AWS_*`` …); project-only knobs use the ``KI_`` prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # --- lake and warehouse -------------------------------------------------
+    data_dir: Path = Field(Path("data"), validation_alias=_env("KI_DATA_DIR"))
+    lake_url: str = Field(
+        "",
+        validation_alias=_env("KI_LAKE_URL"),
+        description="fsspec URL of the lake root (file://…, s3://bucket/prefix, gs://…); "
+        "default <data_dir>/lake",
+    )
+    warehouse: Literal["duckdb", "postgres"] = Field("duckdb", validation_alias=_env("KI_WAREHOUSE"))
+    warehouse_schema: str = Field("analytics", validation_alias=_env("KI_WAREHOUSE_SCHEMA"))
+    duckdb_path: Path | None = Field(None, validation_alias=_env("KI_DUCKDB_PATH"))
+    aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
+
+    # --- HTTP sources --------------------------------------------------------
+    http_timeout_s: float = Field(30.0, validation_alias=_env("KI_HTTP_TIMEOUT_S"))
+    http_max_retries: int = Field(5, validation_alias=_env("KI_HTTP_MAX_RETRIES"))
+    max_response_bytes: int = Field(
+        64 * 1024 * 1024, validation_alias=_env("KI_MAX_RESPONSE_BYTES")
+    )
+    contact_email: str | None = Field(None, validation_alias=_env("KI_CONTACT_EMAIL"))
+    openalex_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENALEX_API_KEY"))
+    ncbi_api_key: SecretStr | None = Field(None, validation_alias=_env("NCBI_API_KEY"))
+
+    # --- telemetry -----------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    telemetry_database_url: SecretStr = Field(
+        SecretStr("postgresql://127.0.0.1:5432/test"),
+        validation_alias=_env("KI_TELEMETRY_DATABASE_URL", "DATABASE_URL"),
+    )
+    telemetry_table: str = Field(
+        "telemetry_readings", validation_alias=_env("KI_TELEMETRY_TABLE"),
+        description="readings table, optionally schema-qualified (schema.table)",
+    )
+    telemetry_max_message_bytes: int = Field(
+        512 * 1024, validation_alias=_env("KI_TELEMETRY_MAX_MESSAGE_BYTES")
+    )
+    telemetry_max_json_depth: int = Field(32, validation_alias=_env("KI_TELEMETRY_MAX_JSON_DEPTH"))
+    telemetry_max_future_s: float = Field(
+        3600.0, validation_alias=_env("KI_TELEMETRY_MAX_FUTURE_S"),
+        description="readings stamped further ahead of the consumer's clock are dead-lettered",
+    )
+    telemetry_kafka_options: dict[str, SecretStr] = Field(
+        default_factory=dict, validation_alias=_env("KI_TELEMETRY_KAFKA_OPTIONS"),
+        description="JSON object of extra librdkafka properties (security.protocol, sasl.* …)",
+    )
+
+    # --- knowledge stores ----------------------------------------------------
+    neo4j_uri: str | None = Field(None, validation_alias=_env("NEO4J_URI"))
+    neo4j_user: str | None = Field(None, validation_alias=_env("NEO4J_USERNAME", "NEO4J_USER"))
+    neo4j_password: SecretStr | None = Field(None, validation_alias=_env("NEO4J_PASSWORD"))
+    weaviate_url: str | None = Field(None, validation_alias=_env("WEAVIATE_URL"))
+    weaviate_api_key: SecretStr | None = Field(None, validation_alias=_env("WEAVIATE_API_KEY"))
+    ray_address: str | None = Field(None, validation_alias=_env("RAY_ADDRESS"))
+
+    @property
+    def lake_root(self) -> str:
+        """The lake URL; a bare path or empty value means a local folder."""
+        if self.lake_url:
+            return self.lake_url.rstrip("/")
+        return (self.data_dir / "lake").resolve().as_uri()
+
+    @property
+    def duckdb_file(self) -> Path:
+        return (self.duckdb_path or self.data_dir / "warehouse.duckdb").resolve()
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,46 @@
+"""What every literature source module provides (no Prefect import here).
+
+A source module (``openalex``, ``arxiv``, ``pubmed``) exposes::
+
+    NAME: str                      # "openalex"
+    ENTITY: str                    # "works"
+    FORMAT: str                    # "json" | "xml": the raw page's file extension in the lake
+    def iter_pages(client: httpx.Client, settings: Settings, *, query: str,
+                   since: date, until: date, resume: dict | None) -> Iterator[Page]
+    def parse_page(body: bytes) -> Iterator[dict | Rejected]
+
+``iter_pages`` covers the half-open window ``[since, until)`` and, given the
+``resume`` token of a landed page, continues with the page after it.
+``parse_page`` yields one content dict per record (see tasks.documents) or a
+``Rejected``; it raises ``PageError`` when the page as a whole is unreadable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    """The response body byte-for-byte, as the API sent it."""
+    url: str
+    """Request URL with secrets (api_key …) removed."""
+    params: dict = field(default_factory=dict)
+    """Request parameters with secrets removed."""
+    record_count: int = 0
+    resume: dict | None = None
+    """Token to continue after this page (cursor / start / retstart); None on the last page."""
+
+
+class SourceError(RuntimeError):
+    """A request failed for good: names the source, URL (no secrets), status and a body excerpt."""
+
+    def __init__(self, source: str, url: str, status: int | None, detail: str):
+        self.source, self.url, self.status, self.detail = source, url, status, detail
+        where = f"HTTP {status}" if status is not None else "request failed"
+        super().__init__(f"{source}: {where} for {url}: {detail}")
+
+
+class PageError(ValueError):
+    """A landed page cannot be parsed at all (malformed JSON/XML, XML bomb, …)."""

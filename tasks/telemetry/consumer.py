@@ -1,0 +1,232 @@
+"""The at-least-once consumer loop: Kafka -> normalise -> Postgres + dead-letter topic.
+
+Per batch: consume up to ``batch_size`` messages, normalise them, write the readings in one
+transaction, produce the rejects to the DLQ and wait for its acknowledgement, and only then commit
+the offsets. A crash anywhere before the offset commit replays the batch, and the idempotent sink
+turns the replay into "duplicates skipped", so each reading lands exactly once.
+Logs carry counts and reason codes only, never message contents.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import psycopg
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from tasks.telemetry.dlq import DeadLetterQueue
+from tasks.telemetry.model import InvalidMessage, Limits
+from tasks.telemetry.normalise import normalise
+from tasks.telemetry.sink import PostgresSink, Row, to_row
+from tasks.telemetry.stop import StopFlag
+
+Logger = logging.Logger | logging.LoggerAdapter
+POLL_TIMEOUT_S = 1.0
+PROGRESS_EVERY_S = 60.0
+# A commit refused because the group rebalanced is harmless: the new owner replays, the sink dedups.
+REBALANCE_ERRORS = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID}
+
+
+@dataclass
+class IngestConfig:
+    bootstrap_servers: str
+    database_url: str
+    table: str
+    topics: list[str]
+    dlq_topic: str
+    group_id: str
+    limits: Limits = field(default_factory=Limits)
+    batch_size: int = 2000
+    max_messages: int | None = None
+    """Stop after this many messages (micro-batch); None = no limit."""
+    max_seconds: float | None = None
+    """Stop after this long (micro-batch); None = until stopped."""
+    kafka_options: dict[str, Any] = field(default_factory=dict)
+    """Extra librdkafka properties for consumer and producer (security.protocol, sasl.* …)."""
+    consumer_options: dict[str, Any] = field(default_factory=dict)
+    """Extra properties for the consumer only (session.timeout.ms …)."""
+
+
+@dataclass
+class IngestStats:
+    consumed: int = 0
+    written: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    lag: int | None = None
+    stopped_by: str = ""
+    storage: str = ""
+    seconds: float = 0.0
+
+
+def consumer_config(config: IngestConfig) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        "group.id": config.group_id,
+        "client.id": "knowledge-ingest-telemetry",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        **config.kafka_options,
+        **config.consumer_options,
+    }
+
+
+def producer_config(config: IngestConfig) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        "client.id": "knowledge-ingest-telemetry-dlq",
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 20,
+        **config.kafka_options,
+    }
+
+
+def ingest(
+    config: IngestConfig,
+    *,
+    logger: Logger,
+    stop: StopFlag | None = None,
+    before_commit: Callable[[IngestStats], None] | None = None,
+) -> IngestStats:
+    """Open consumer, DLQ producer and database connection, run the loop, close everything."""
+    consumer = Consumer(consumer_config(config))
+    producer = Producer(producer_config(config))
+    try:
+        with psycopg.connect(config.database_url, autocommit=True) as conn:
+            sink = PostgresSink(conn, config.table, logger)
+            storage = sink.ensure_table()
+            consumer.subscribe(config.topics)
+            dlq = DeadLetterQueue(producer, config.dlq_topic, config.limits.max_bytes)
+            stats = run(consumer, sink, dlq, config, logger=logger, stop=stop, before_commit=before_commit)
+            stats.storage = storage
+            return stats
+    finally:
+        consumer.close()  # leave the group now, so that the next run is assigned without waiting
+        producer.flush(5)
+
+
+def run(
+    consumer: Consumer,
+    sink: PostgresSink,
+    dlq: DeadLetterQueue,
+    config: IngestConfig,
+    *,
+    logger: Logger,
+    stop: StopFlag | None = None,
+    before_commit: Callable[[IngestStats], None] | None = None,
+) -> IngestStats:
+    stats = IngestStats()
+    started = last_progress = time.monotonic()
+    while not (stats.stopped_by := _stop_reason(stats, config, stop, time.monotonic() - started)):
+        wanted = config.batch_size
+        if config.max_messages is not None:
+            wanted = min(wanted, config.max_messages - stats.consumed)
+        timeout = POLL_TIMEOUT_S
+        if config.max_seconds is not None:
+            timeout = max(0.0, min(timeout, config.max_seconds - (time.monotonic() - started)))
+        messages = [m for m in consumer.consume(wanted, timeout) if _usable(m, logger)]
+        if messages:
+            _process(messages, consumer, sink, dlq, config.limits, stats, logger, before_commit)
+        if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+            last_progress = time.monotonic()
+            logger.info("telemetry progress: %s", _summary(stats))
+    stats.lag = measure_lag(consumer, logger)
+    stats.seconds = round(time.monotonic() - started, 3)
+    logger.info("telemetry ingest stopped (%s): %s, lag %s", stats.stopped_by, _summary(stats), stats.lag)
+    return stats
+
+
+def _stop_reason(stats: IngestStats, config: IngestConfig, stop: StopFlag | None, elapsed: float) -> str:
+    if stop is not None and stop.is_set():
+        return stop.reason or "stop requested"
+    if config.max_messages is not None and stats.consumed >= config.max_messages:
+        return "max_messages"
+    if config.max_seconds is not None and elapsed >= config.max_seconds:
+        return "max_seconds"
+    return ""
+
+
+def _usable(message: Message, logger: Logger) -> bool:
+    err = message.error()
+    if err is None:
+        return True
+    if err.fatal():
+        raise KafkaException(err)
+    if err.code() != KafkaError._PARTITION_EOF:
+        logger.warning("consumer error (will retry): %s", err.str())
+    return False
+
+
+def _process(messages, consumer, sink, dlq, limits, stats, logger, before_commit) -> None:
+    now = datetime.now(timezone.utc)
+    rows: list[Row] = []
+    rejected: list[tuple[Message, InvalidMessage]] = []
+    offsets: dict[tuple[str, int], int] = {}
+    for message in messages:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
+        try:
+            readings = normalise(message.value(), limits, now)
+        except InvalidMessage as exc:
+            rejected.append((message, exc))
+            continue
+        rows.extend(to_row(r, topic, partition, offset) for r in readings)
+
+    result = sink.write(rows)  # committed to the database here
+    for message, exc in rejected:
+        dlq.send(message, exc)
+    if rejected:
+        dlq.flush()
+
+    stats.batches += 1
+    stats.consumed += len(messages)
+    stats.written += result.written
+    stats.duplicates += result.duplicates
+    stats.dead_lettered += len(rejected)
+    reasons = Counter(exc.code for _, exc in rejected)
+    stats.reasons.update(reasons)
+    if reasons:
+        logger.info("dead-lettered %d message(s): %s", len(rejected), dict(reasons))
+    if before_commit is not None:
+        before_commit(stats)
+    _commit(consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()], logger)
+
+
+def _commit(consumer: Consumer, offsets: list[TopicPartition], logger: Logger) -> None:
+    try:
+        consumer.commit(offsets=offsets, asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() not in REBALANCE_ERRORS:
+            raise
+        logger.warning("offset commit refused during a rebalance; the batch will be replayed (deduplicated)")
+
+
+def measure_lag(consumer: Consumer, logger: Logger) -> int | None:
+    """Messages left behind the group's committed offsets on the assigned partitions (None: unknown)."""
+    try:
+        assigned = consumer.assignment()
+        if not assigned:
+            return None
+        lag = 0
+        for tp in consumer.committed(assigned, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += max(0, high - (tp.offset if tp.offset >= 0 else low))
+        return lag
+    except KafkaException as exc:
+        logger.warning("could not measure consumer lag: %s", exc.args[0].str())
+        return None
+
+
+def _summary(stats: IngestStats) -> str:
+    return (
+        f"consumed {stats.consumed}, written {stats.written}, duplicates {stats.duplicates}, "
+        f"dead-lettered {stats.dead_lettered} in {stats.batches} batches"
+    )
