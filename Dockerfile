@@ -25,17 +25,20 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
-WORKDIR /src
+# Editable install at the final path: tasks/dbt.py finds the dbt project next to the
+# code (../dbt), which a copy in site-packages would not have.
+WORKDIR /opt/knowledge-ingest
 COPY pyproject.toml constraints.txt README.md ./
 COPY flows ./flows
 COPY tasks ./tasks
 RUN case ",${EXTRAS}," in \
       *,embed,*) pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" ;; \
     esac \
- && pip install -c constraints.txt ".[${EXTRAS}]"
+ && pip install -c constraints.txt -e ".[${EXTRAS}]"
 
 FROM ${PYTHON_IMAGE}
 ARG APT_PACKAGES=""
+# profile.d: KubeRay starts Ray nodes with `bash -lc`, and Debian's /etc/profile resets PATH.
 RUN if [ -n "${APT_PACKAGES}" ]; then \
       apt-get update \
       && apt-get install -y --no-install-recommends ${APT_PACKAGES} \
@@ -43,7 +46,8 @@ RUN if [ -n "${APT_PACKAGES}" ]; then \
     fi \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
-      --shell /usr/sbin/nologin app
+      --shell /usr/sbin/nologin app \
+ && echo 'export PATH=/opt/venv/bin:$PATH' > /etc/profile.d/venv.sh
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /opt/knowledge-ingest
 # Code stays root-owned: the app user can read it, not change it.
@@ -58,6 +62,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     XDG_CACHE_HOME=/tmp/.cache \
     KI_DATA_DIR=/tmp/data \
     DBT_TARGET_PATH=/tmp/dbt/target \
-    DBT_LOG_PATH=/tmp/dbt/logs
+    DBT_LOG_PATH=/tmp/dbt/logs \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=false
 USER 10001:10001
 CMD ["prefect", "version"]

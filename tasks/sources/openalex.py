@@ -25,12 +25,14 @@ ENTITY = "works"
 FORMAT = "json"
 BASE_URL = "https://api.openalex.org/works"
 RATE_PER_S = 10.0
-"""The documented limit is 10 requests per second (newer docs allow more; stay at 10)."""
+"""OpenAlex's long-documented limit of 10 requests per second."""
 PER_PAGE = 100
 """The API maximum for ``per_page``."""
 
 
-def window_params(settings: Settings, *, query: str, since: date, until: date, per_page: int) -> dict:
+def window_params(
+    settings: Settings, *, query: str, since: date, until: date, per_page: int
+) -> dict:
     """Request parameters (without ``cursor``) for the half-open window ``[since, until)``."""
     if not 1 <= per_page <= PER_PAGE:
         raise ValueError(f"per_page must be between 1 and {PER_PAGE}, got {per_page}")

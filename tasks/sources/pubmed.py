@@ -47,6 +47,7 @@ _MEDLINE_DATE = re.compile(r"\s*(\d{4})(?:\s+([A-Za-z]+))?(?:\s+(\d{1,2})\b)?")
 
 
 def rate_per_s(settings: Settings) -> float:
+    """The request rate NCBI allows for these settings (higher with an API key)."""
     return RATE_WITH_KEY_PER_S if settings.ncbi_api_key else RATE_PER_S
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -22,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from tasks.telemetry.dlq import DeadLetterQueue
 from tasks.telemetry.model import InvalidMessage, Limits
 from tasks.telemetry.normalise import normalise
-from tasks.telemetry.sink import PostgresSink, Row, to_row
+from tasks.telemetry.sink import PostgresSink, Row, WriteResult, to_row
 from tasks.telemetry.stop import StopFlag
 
 Logger = logging.Logger | logging.LoggerAdapter
@@ -35,7 +36,7 @@ REBALANCE_ERRORS = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERAT
 @dataclass
 class IngestConfig:
     bootstrap_servers: str
-    database_url: str
+    database_url: str = field(repr=False)
     table: str
     topics: list[str]
     dlq_topic: str
@@ -46,7 +47,7 @@ class IngestConfig:
     """Stop after this many messages (micro-batch); None = no limit."""
     max_seconds: float | None = None
     """Stop after this long (micro-batch); None = until stopped."""
-    kafka_options: dict[str, Any] = field(default_factory=dict)
+    kafka_options: dict[str, Any] = field(default_factory=dict, repr=False)
     """Extra librdkafka properties for consumer and producer (security.protocol, sasl.* …)."""
     consumer_options: dict[str, Any] = field(default_factory=dict)
     """Extra properties for the consumer only (session.timeout.ms …)."""
@@ -123,31 +124,48 @@ def run(
     stop: StopFlag | None = None,
     before_commit: Callable[[IngestStats], None] | None = None,
 ) -> IngestStats:
+    """Consume until a stop condition; ``before_commit`` runs after a batch landed, before its commit.
+
+    One writer thread lands batch k (database, then DLQ) while this thread consumes and normalises
+    batch k+1, so Python and Postgres work at the same time. Batch k's offsets are committed before
+    batch k+1 is handed over: at most one batch is ever written but not committed.
+    """
     stats = IngestStats()
+    taken = 0
     started = last_progress = time.monotonic()
-    while not (stats.stopped_by := _stop_reason(stats, config, stop, time.monotonic() - started)):
-        wanted = config.batch_size
-        if config.max_messages is not None:
-            wanted = min(wanted, config.max_messages - stats.consumed)
-        timeout = POLL_TIMEOUT_S
-        if config.max_seconds is not None:
-            timeout = max(0.0, min(timeout, config.max_seconds - (time.monotonic() - started)))
-        messages = [m for m in consumer.consume(wanted, timeout) if _usable(m, logger)]
-        if messages:
-            _process(messages, consumer, sink, dlq, config.limits, stats, logger, before_commit)
-        if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-            last_progress = time.monotonic()
-            logger.info("telemetry progress: %s", _summary(stats))
+    in_flight: tuple[Batch, Future[WriteResult]] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telemetry-writer") as writer:
+        while True:
+            stats.stopped_by = _stop_reason(taken, config, stop, time.monotonic() - started)
+            if stats.stopped_by:
+                break
+            wanted = config.batch_size
+            if config.max_messages is not None:
+                wanted = min(wanted, config.max_messages - taken)
+            timeout = POLL_TIMEOUT_S
+            if config.max_seconds is not None:
+                timeout = max(0.0, min(timeout, config.max_seconds - (time.monotonic() - started)))
+            messages = [m for m in consumer.consume(wanted, timeout) if _usable(m, logger)]
+            taken += len(messages)
+            batch = prepare(messages, config.limits) if messages else None
+            if in_flight is not None:
+                _complete(*in_flight, consumer, stats, logger, before_commit)
+            in_flight = (batch, writer.submit(land, batch, sink, dlq)) if batch else None
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                logger.info("telemetry progress: %s", _summary(stats))
+        if in_flight is not None:
+            _complete(*in_flight, consumer, stats, logger, before_commit)
     stats.lag = measure_lag(consumer, logger)
     stats.seconds = round(time.monotonic() - started, 3)
     logger.info("telemetry ingest stopped (%s): %s, lag %s", stats.stopped_by, _summary(stats), stats.lag)
     return stats
 
 
-def _stop_reason(stats: IngestStats, config: IngestConfig, stop: StopFlag | None, elapsed: float) -> str:
+def _stop_reason(taken: int, config: IngestConfig, stop: StopFlag | None, elapsed: float) -> str:
     if stop is not None and stop.is_set():
         return stop.reason or "stop requested"
-    if config.max_messages is not None and stats.consumed >= config.max_messages:
+    if config.max_messages is not None and taken >= config.max_messages:
         return "max_messages"
     if config.max_seconds is not None and elapsed >= config.max_seconds:
         return "max_seconds"
@@ -165,7 +183,17 @@ def _usable(message: Message, logger: Logger) -> bool:
     return False
 
 
-def _process(messages, consumer, sink, dlq, limits, stats, logger, before_commit) -> None:
+@dataclass
+class Batch:
+    """One consumed batch: its rows, its rejects, and the offsets to commit once both have landed."""
+
+    size: int
+    rows: list[Row]
+    rejected: list[tuple[Message, InvalidMessage]]
+    offsets: list[TopicPartition]
+
+
+def prepare(messages: list[Message], limits: Limits) -> Batch:
     now = datetime.now(timezone.utc)
     rows: list[Row] = []
     rejected: list[tuple[Message, InvalidMessage]] = []
@@ -179,25 +207,33 @@ def _process(messages, consumer, sink, dlq, limits, stats, logger, before_commit
             rejected.append((message, exc))
             continue
         rows.extend(to_row(r, topic, partition, offset) for r in readings)
+    return Batch(len(messages), rows, rejected, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
 
-    result = sink.write(rows)  # committed to the database here
-    for message, exc in rejected:
+
+def land(batch: Batch, sink: PostgresSink, dlq: DeadLetterQueue) -> WriteResult:
+    """The database transaction, then the dead letters, acknowledged by the broker (writer thread)."""
+    result = sink.write(batch.rows)
+    for message, exc in batch.rejected:
         dlq.send(message, exc)
-    if rejected:
+    if batch.rejected:
         dlq.flush()
+    return result
 
+
+def _complete(batch, landing, consumer, stats, logger, before_commit) -> None:
+    result = landing.result()  # re-raises a failed write or DLQ flush: then nothing is committed
     stats.batches += 1
-    stats.consumed += len(messages)
+    stats.consumed += batch.size
     stats.written += result.written
     stats.duplicates += result.duplicates
-    stats.dead_lettered += len(rejected)
-    reasons = Counter(exc.code for _, exc in rejected)
+    stats.dead_lettered += len(batch.rejected)
+    reasons = Counter(exc.code for _, exc in batch.rejected)
     stats.reasons.update(reasons)
     if reasons:
-        logger.info("dead-lettered %d message(s): %s", len(rejected), dict(reasons))
+        logger.info("dead-lettered %d message(s): %s", len(batch.rejected), dict(reasons))
     if before_commit is not None:
         before_commit(stats)
-    _commit(consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()], logger)
+    _commit(consumer, batch.offsets, logger)
 
 
 def _commit(consumer: Consumer, offsets: list[TopicPartition], logger: Logger) -> None:
@@ -210,14 +246,20 @@ def _commit(consumer: Consumer, offsets: list[TopicPartition], logger: Logger) -
 
 
 def measure_lag(consumer: Consumer, logger: Logger) -> int | None:
-    """Messages left behind the group's committed offsets on the assigned partitions (None: unknown)."""
+    """Messages left behind the group's committed offsets on the assigned partitions (None: unknown).
+
+    The end offsets are the high watermarks of the latest fetch responses (what librdkafka's own lag
+    statistic uses); the broker is asked only for partitions not fetched yet.
+    """
     try:
         assigned = consumer.assignment()
         if not assigned:
             return None
         lag = 0
         for tp in consumer.committed(assigned, timeout=10):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
             lag += max(0, high - (tp.offset if tp.offset >= 0 else low))
         return lag
     except KafkaException as exc:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Sequence
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.types.json import set_json_dumps
 
 from tasks.telemetry.model import Reading
 
@@ -26,6 +27,8 @@ COPY_COLUMNS = (
     "time", "source", "entity_id", "entity_type", "metric", "value", "value_text", "unit", "attrs",
     "kafka_topic", "kafka_partition", "kafka_offset",
 )
+# Binary COPY: no text formatting of floats and timestamps on the client (~3x cheaper per row).
+COPY_TYPES = ("timestamptz", "text", "text", "text", "text", "float8", "text", "text", "jsonb", "text", "int4", "int8")
 COLUMNS_DDL = """
     time timestamptz NOT NULL,
     source text NOT NULL,
@@ -55,8 +58,7 @@ class WriteResult(NamedTuple):
 
 def to_row(reading: Reading, topic: str, partition: int, offset: int) -> Row:
     """A reading plus its Kafka lineage, in ``COPY_COLUMNS`` order."""
-    attrs = orjson.dumps(reading.attrs).decode() if reading.attrs else None
-    return (*reading[:8], attrs, topic, partition, offset)
+    return (*reading, topic, partition, offset)
 
 
 class PostgresSink:
@@ -66,6 +68,7 @@ class PostgresSink:
         if not conn.autocommit:
             raise ValueError("PostgresSink needs an autocommit connection (it manages its transactions)")
         self.conn, self.log = conn, logger
+        set_json_dumps(orjson.dumps, context=conn)
         schema, _, name = table.rpartition(".")
         self.schema = schema or conn.execute("SELECT current_schema()").fetchone()[0]
         self.name = name
@@ -88,7 +91,7 @@ class PostgresSink:
             self._create_continuous_aggregate()  # not allowed inside a transaction block
         if self.kind == "partitioned":
             today = datetime.now(timezone.utc)
-            self._ensure_partitions({_add_months(today.year, today.month, i) for i in range(MONTHS_AHEAD + 1)})
+            self.ensure_partitions({_add_months(today.year, today.month, i) for i in range(MONTHS_AHEAD + 1)})
         self.conn.execute(
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
                 self.stage, self.table
@@ -171,7 +174,7 @@ class PostgresSink:
             ).format(sql.Literal(f"{self.schema}.{self.name}_1m"))
         )
 
-    def _ensure_partitions(self, months: set[tuple[int, int]]) -> None:
+    def ensure_partitions(self, months: set[tuple[int, int]]) -> None:
         """Monthly partitions for the given (year, month)s, in their own short DDL transaction."""
         missing = sorted(months - self._months)
         if not missing:
@@ -191,22 +194,26 @@ class PostgresSink:
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, rows: Sequence[Row]) -> WriteResult:
-        """Land one batch atomically; rows whose key already exists are skipped and counted."""
+        """Land one batch atomically; rows whose key already exists are skipped and counted.
+
+        Within a batch the earliest row of a key wins (rows come in offset order); that is settled
+        here, so the database need not sort the batch.
+        """
         if not rows:
             return WriteResult(0, 0)
+        first = {(row[2], row[4], row[0]): row for row in reversed(rows)}
         if self.kind == "partitioned":
-            self._ensure_partitions({(row[0].year, row[0].month) for row in rows})
+            self.ensure_partitions({(row[0].year, row[0].month) for row in first.values()})
         columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
         with self.conn.transaction(), self.conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(self.stage, columns)) as copy:
-                for row in rows:
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.stage, columns)) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in first.values():
                     copy.write_row(row)
-            # Ordered so that, within a batch, the earliest message wins a key deterministically.
             cur.execute(
-                sql.SQL(
-                    "INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY kafka_topic, kafka_partition, kafka_offset "
-                    "ON CONFLICT (entity_id, metric, time) DO NOTHING"
-                ).format(self.table, columns, columns, self.stage)
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (entity_id, metric, time) DO NOTHING").format(
+                    self.table, columns, columns, self.stage
+                )
             )
             written = cur.rowcount
         return WriteResult(written, len(rows) - written)

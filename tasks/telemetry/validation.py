@@ -13,6 +13,7 @@ import orjson
 from tasks.telemetry.model import InvalidMessage, Limits
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CONTAINERS = (dict, list)  # exactly what orjson produces
 
 
 def decode(payload: bytes | None, limits: Limits) -> Any:
@@ -33,15 +34,19 @@ def decode(payload: bytes | None, limits: Limits) -> Any:
 
 
 def _deeper_than(doc: Any, max_depth: int) -> bool:
-    """Iterative (no recursion) depth check; a scalar has depth 0, ``{}`` depth 1."""
-    stack = [(doc, 1)] if isinstance(doc, (dict, list)) else []
-    while stack:
-        node, depth = stack.pop()
+    """Level by level, without recursion; a scalar has depth 0, ``{}`` depth 1."""
+    level = [doc] if type(doc) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > max_depth:
             return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) in _CONTAINERS
+        ]
     return False
 
 

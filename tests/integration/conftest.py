@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.servers import moto_server, prefect_server
@@ -10,10 +11,17 @@ from tests.servers import moto_server, prefect_server
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory) -> str:
-    """A real Prefect server with its own PREFECT_HOME; this process's flows report to it."""
+    """A real Prefect server with its own PREFECT_HOME; this process's flows report to it.
+
+    Exported to the environment too: prefect-dbt creates task runs from dbt's own
+    threads, which read settings from the environment, not from this context.
+    """
     home = tmp_path_factory.mktemp("prefect-home")
-    with prefect_server(home) as api, temporary_settings({PREFECT_API_URL: api}):
-        yield api
+    with pytest.MonkeyPatch.context() as env, prefect_server(home) as api:
+        env.setenv("PREFECT_API_URL", api)
+        with temporary_settings({PREFECT_API_URL: api}):
+            yield api
+            APILogHandler.flush()  # ship buffered run logs while the server is still up
 
 
 @pytest.fixture(scope="session")

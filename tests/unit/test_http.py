@@ -177,6 +177,23 @@ def test_exhausted_transport_errors_have_no_status():
     assert err.value.status is None and len(seen) == 2
 
 
+def test_transport_error_text_is_scrubbed_of_secrets():
+    request = httpx.Request("GET", URL)
+    call, _, _ = run([httpx.ConnectError("refused for key s3cr3t", request=request)],
+                     params={"api_key": "s3cr3t"}, http_max_retries=0)
+    with pytest.raises(SourceError, match=r"refused for key \*\*\*") as err:
+        call()
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_undecodable_body_fails_without_retry():
+    broken = httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=iter([b"not gzip"]))
+    call, clock, seen = run([broken])
+    with pytest.raises(SourceError, match="DecodingError") as err:
+        call()
+    assert err.value.status == 200 and len(seen) == 1 and clock.sleeps == []
+
+
 @pytest.mark.parametrize("status", [400, 403, 404])
 def test_client_errors_fail_at_once_without_secrets(status):
     body = '{"error": "Forbidden", "message": "bad key s3cr3t-key for ops@example.org"}'

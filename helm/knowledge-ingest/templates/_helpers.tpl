@@ -121,7 +121,7 @@ seccompProfile:
 {{- end }}
 
 {{- define "ki.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
+{{- with .Values.imagePullSecrets -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . | quote }}

@@ -1,0 +1,364 @@
+"""The Helm chart renders, lints and yields manifests a cluster would accept.
+
+No cluster exists here: manifests are validated offline against the Kubernetes 1.35
+schemas (kubernetes-validate, strict) and custom resources against the fields KubeRay
+and Spark read. Scheduling itself is not exercised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import yaml
+from k8s_checks import (
+    CHART,
+    CREDENTIAL_ENV,
+    NAMESPACE,
+    RELEASE,
+    REPO,
+    container_problems,
+    env_problems,
+    load_docs,
+    pod_specs,
+    raycluster_problems,
+    role_problems,
+    spark_problems,
+    validate_k8s,
+)
+
+VARIANTS = ["chart-defaults"] + sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
+FULLNAME = f"{RELEASE}-knowledge-ingest"
+
+
+def values_args(variant: str) -> tuple[str, ...]:
+    return () if variant == "chart-defaults" else ("-f", str(CHART / "ci" / variant))
+
+
+@pytest.fixture(params=VARIANTS)
+def variant(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def docs(render, variant) -> list[dict]:
+    return load_docs(render(*values_args(variant)))
+
+
+def by_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_ci_variants_exist():
+    assert {"default-values.yaml", "with-server-values.yaml", "with-ray-values.yaml",
+            "with-spark-values.yaml", "all-values.yaml"} <= set(VARIANTS)
+
+
+def test_lint(helm, variant):
+    proc = helm("lint", "--strict", str(CHART), *values_args(variant))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_manifests_validate(docs):
+    problems = []
+    for doc in docs:
+        # RayCluster is the only custom resource; kubernetes-validate knows no CRDs.
+        problems += raycluster_problems(doc) if doc["kind"] == "RayCluster" else validate_k8s(doc)
+        assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]
+    assert not problems, "\n".join(problems)
+
+
+def test_pods_are_hardened(docs):
+    problems = []
+    for doc in docs:
+        for where, pod in pod_specs(doc):
+            problems += container_problems(where, pod)
+            for c in pod["containers"]:
+                problems += env_problems(f"{where}/{c['name']}", c.get("env"))
+                mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+                if "/tmp" not in mounts:
+                    problems.append(f"{where}/{c['name']}: no writable /tmp")
+    assert not problems, "\n".join(problems)
+
+
+def test_rbac_is_namespaced_and_minimal(docs):
+    assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
+    problems = [p for role in by_kind(docs, "Role") for p in role_problems(role)]
+    assert not problems, "\n".join(problems)
+    (worker,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"] == f"{FULLNAME}-worker"]
+    resources = {res for rule in worker["rules"] for res in rule["resources"]}
+    assert resources == {"jobs", "pods", "pods/log", "events"}
+
+
+def test_service_account_tokens_only_where_needed(docs):
+    needs_token = {f"{FULLNAME}-worker", f"{FULLNAME}-spark-driver"}
+    accounts = {sa["metadata"]["name"]: sa for sa in by_kind(docs, "ServiceAccount")}
+    for name, sa in accounts.items():
+        assert sa["automountServiceAccountToken"] is (name in needs_token), name
+    for doc in docs:
+        for where, pod in pod_specs(doc):
+            if where.endswith("/head"):
+                continue  # KubeRay's own service account: its autoscaler calls the API
+            sa = pod.get("serviceAccountName")
+            assert sa in accounts, f"{where} uses undeclared service account {sa}"
+            assert pod.get("automountServiceAccountToken") is (sa in needs_token), where
+
+
+def test_worker_deployments(docs):
+    workers = {d["metadata"]["name"]: d for d in by_kind(docs, "Deployment")
+               if "-worker-" in d["metadata"]["name"]}
+    assert set(workers) == {f"{FULLNAME}-worker-cpu", f"{FULLNAME}-worker-gpu"}
+    for flavour in ("cpu", "gpu"):
+        (c,) = workers[f"{FULLNAME}-worker-{flavour}"]["spec"]["template"]["spec"]["containers"]
+        args = c["args"]
+        assert args[:3] == ["prefect", "worker", "start"]
+        assert args[args.index("--type") + 1] == "kubernetes"
+        assert args[args.index("--pool") + 1] == f"knowledge-ingest-{flavour}"
+        assert args[args.index("--base-job-template") + 1].endswith(f"-{flavour}.json")
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"] == NAMESPACE
+
+
+def test_hooks(docs):
+    jobs = {d["metadata"]["name"]: d for d in by_kind(docs, "Job")}
+    deploy, automations = jobs[f"{FULLNAME}-register-deployments"], jobs[f"{FULLNAME}-register-automations"]
+    for job in (deploy, automations):
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert int(deploy["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        automations["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    (c,) = automations["spec"]["template"]["spec"]["containers"]
+    assert c["args"] == ["python", "-m", "flows.automations", "apply"]
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    pools = json.loads({e["name"]: e.get("value") for e in c["env"]}["KI_POOLS"])
+    assert [p["name"] for p in pools] == ["knowledge-ingest-cpu", "knowledge-ingest-gpu"]
+    assert pools[1]["image"].endswith(":0.1.0-gpu")
+
+
+def test_raycluster(render):
+    docs = load_docs(render("-f", str(CHART / "ci" / "with-ray-values.yaml")))
+    (ray,) = by_kind(docs, "RayCluster")
+    assert ray["spec"]["enableInTreeAutoscaling"] is True
+    (gpu,) = ray["spec"]["workerGroupSpecs"]
+    assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    settings = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-settings")
+    assert settings["data"]["RAY_ADDRESS"] == (
+        f"ray://{FULLNAME}-ray-head-svc.{NAMESPACE}.svc:10001"
+    )
+
+
+def test_static_raycluster_manifest():
+    docs = load_docs((REPO / "k8s" / "raycluster.yaml").read_text())
+    problems = []
+    for doc in docs:
+        doc["metadata"]["namespace"] = NAMESPACE
+        problems += raycluster_problems(doc) if doc["kind"] == "RayCluster" else validate_k8s(doc)
+        for where, pod in pod_specs(doc):
+            problems += container_problems(where, pod)
+    assert not problems, "\n".join(problems)
+
+
+def _spark_problems(docs: list[dict], conf: str, pod_template: str) -> list[str]:
+    return spark_problems(
+        conf,
+        pod_template,
+        {sa["metadata"]["name"]: sa for sa in by_kind(docs, "ServiceAccount")},
+        by_kind(docs, "Role"),
+        by_kind(docs, "RoleBinding"),
+    )
+
+
+def test_spark_in_chart(render):
+    docs = load_docs(render("-f", str(CHART / "ci" / "with-spark-values.yaml")))
+    spark = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-spark")
+    problems = _spark_problems(
+        docs, spark["data"]["spark-defaults.conf"], spark["data"]["executor-pod-template.yaml"]
+    )
+    assert not problems, "\n".join(problems)
+    # Flow-run pods see the configuration where spark-defaults.conf points.
+    templates = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-job-templates")
+    cpu = json.loads(templates["data"]["base-job-template-cpu.json"])
+    (c,) = cpu["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "spark-conf", "mountPath": "/etc/knowledge-ingest/spark",
+            "readOnly": True} in c["volumeMounts"]
+    assert "/etc/knowledge-ingest/spark/executor-pod-template.yaml" in spark["data"]["spark-defaults.conf"]
+
+
+def test_static_spark_manifests():
+    spark = REPO / "k8s" / "spark"
+    docs = load_docs((spark / "rbac.yaml").read_text())
+    for doc in docs:
+        doc["metadata"]["namespace"] = NAMESPACE
+        assert not validate_k8s(doc)
+    problems = _spark_problems(
+        docs,
+        (spark / "spark-defaults.conf").read_text(),
+        (spark / "executor-pod-template.yaml").read_text(),
+    )
+    assert not problems, "\n".join(problems)
+
+
+# --- secrets --------------------------------------------------------------------
+
+CANARY = "CANARY-d0c5e7a1-not-a-real-secret"
+
+
+def test_no_secret_value_reaches_the_output(helm):
+    """Credentials configured everywhere a user can point at one, canaries in the
+    environment helm runs in: the canary never appears, credentials are secretKeyRefs."""
+    canary_env = {name: CANARY for name in CREDENTIAL_ENV}
+    proc = helm(
+        "template", RELEASE, str(CHART), "-n", NAMESPACE,
+        "-f", str(CHART / "ci" / "all-values.yaml"), env=canary_env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert CANARY not in proc.stdout
+    docs = load_docs(proc.stdout)
+    assert not by_kind(docs, "Secret")
+    problems = []
+    for doc in docs:
+        for where, pod in pod_specs(doc):
+            for c in pod["containers"]:
+                problems += env_problems(f"{where}/{c['name']}", c.get("env"))
+    templates = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-job-templates")
+    for key, text in templates["data"].items():
+        manifest = json.loads(text)["job_configuration"]["job_manifest"]
+        (c,) = manifest["spec"]["template"]["spec"]["containers"]
+        problems += env_problems(key, c["env"])
+        names = {e["name"] for e in c["env"]}
+        assert CREDENTIAL_ENV - {"PREFECT_API_KEY", "PREFECT_API_DATABASE_CONNECTION_URL"} <= names
+    settings = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-settings")
+    assert not CREDENTIAL_ENV & set(settings["data"])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        ["--set-string", f"credentials.neo4jPassword.value={CANARY}"],
+        ["--set-string", f"credentials.neo4jPassword={CANARY}"],
+        ["--set-string", f"prefect.apiKeySecret.value={CANARY}"],
+        ["--set-string", f"prefect.apiKey={CANARY}"],
+        ["--set-string", f"settings.extraEnv.NEO4J_PASSWORD={CANARY}"],
+        ["--set-string", f"settings.extraEnv.AWS_SECRET_ACCESS_KEY={CANARY}"],
+        ["--set-string", f"server.databaseUrl.value={CANARY}"],
+        ["--set-string", f"credentials.extraSecretEnv[0].name=X,credentials.extraSecretEnv[0].value={CANARY}"],
+    ],
+    ids=lambda a: a[1].split("=")[0],
+)
+def test_literal_secret_values_are_rejected(helm, attempt):
+    """The schema has no place for a secret value: helm refuses and prints no canary."""
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, *attempt)
+    assert proc.returncode != 0
+    assert CANARY not in proc.stdout
+
+
+@pytest.mark.parametrize("setting", ["image.tag=latest", "image.gpuTag=latest", "image.tag=",
+                                     "spark.executorImage=apache/spark:latest",
+                                     "spark.executorImage=apache/spark"])
+def test_unpinned_images_are_rejected(helm, setting):
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, "--set-string", setting)
+    assert proc.returncode != 0, setting
+
+
+def test_schema_is_strict():
+    """Every object in values.schema.json closes its properties (typos fail)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_objects = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                if node.get("additionalProperties") is not False:
+                    open_objects.append(path)
+            for key, child in node.items():
+                walk(child, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                walk(child, f"{path}/{i}")
+
+    walk(schema, "")
+    assert not open_objects
+    assert schema["additionalProperties"] is False
+
+
+def test_every_value_is_documented():
+    """Each value in values.yaml has its own `# --` comment (what helm-docs reads). A
+    key whose children carry `# --` is a section and each child is checked; a key whose
+    children carry none is one value (a map or list default) documented as a whole."""
+    root: dict = {"key": "<root>", "indent": -1, "documented": True, "children": []}
+    stack = [root]
+    comment = False
+    for i, line in enumerate((CHART / "values.yaml").read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment = comment or stripped.startswith("# --")
+            continue
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack[-1]["indent"] >= indent:
+            stack.pop()
+        node = {"key": f"{stripped.split(':')[0]} (line {i})", "indent": indent,
+                "documented": comment, "children": []}
+        comment = False
+        stack[-1]["children"].append(node)
+        stack.append(node)
+
+    undocumented = []
+
+    def check(node):
+        if any(child["documented"] for child in node["children"]):
+            for child in node["children"]:
+                check(child)
+        elif not node["documented"]:
+            undocumented.append(node["key"])
+
+    check(root)
+    assert not undocumented, "undocumented values: " + ", ".join(undocumented)
+
+
+def test_chart_job_templates_are_the_generated_ones():
+    for flavour in ("cpu", "gpu"):
+        name = f"base-job-template-{flavour}.json"
+        assert (CHART / "files" / name).read_text() == (REPO / "k8s" / name).read_text()
+
+
+def _register_module():
+    spec = importlib.util.spec_from_file_location(
+        "register_deployments", CHART / "files" / "register_deployments.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_registration_hook_rewrites_prefect_yaml():
+    """In the cluster the image exists already: build/push go, pool images are pinned."""
+    config = {
+        "build": [{"step": {}}],
+        "push": [{"step": {}}],
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/x"}}],
+        "deployments": [
+            {"name": "a", "build": None, "work_pool": {"name": "cpu", "job_variables": {"image": "{{ b.image }}", "cpu_request": "1"}}},
+            {"name": "b", "work_pool": {"name": "gpu", "job_variables": None}},
+            {"name": "c", "work_pool": {"name": "elsewhere"}},
+        ],
+    }
+    out = _register_module().cluster_config(config, {"cpu": "r:1", "gpu": "r:1-gpu"})
+    assert "build" not in out and "push" not in out and out["pull"] == config["pull"]
+    a, b, c = out["deployments"]
+    assert "build" not in a
+    assert a["work_pool"]["job_variables"] == {"image": "r:1", "cpu_request": "1"}
+    assert b["work_pool"]["job_variables"] == {"image": "r:1-gpu"}
+    assert c == {"name": "c", "work_pool": {"name": "elsewhere"}}
+    assert config["deployments"][0]["work_pool"]["job_variables"]["image"] == "{{ b.image }}"
+
+
+def test_registration_hook_reads_the_real_prefect_yaml():
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    out = _register_module().cluster_config(config, {"knowledge-ingest-cpu": "r:1"})
+    assert [d["name"] for d in out["deployments"]] == [d["name"] for d in config["deployments"]]
+    assert all(d["work_pool"]["job_variables"]["image"] == "r:1"
+               for d in out["deployments"] if d["work_pool"]["name"] == "knowledge-ingest-cpu")
