@@ -1,16 +1,20 @@
 """Telemetry ingest benchmark: readings/s from the broker into Postgres, all measured in this run.
 
-  pipeline  the flow's consumer loop + PostgresSink (COPY -> staging -> INSERT … ON CONFLICT)
-  naive     the same consumer loop with a sink that sends one INSERT per reading (a row-by-row,
-            JDBC-style sink; one transaction per batch, which is already generous to it)
-  ceiling   one COPY of the same readings straight into an empty table of the same definition
+  pipeline  the flow's consumer loop + PostgresSink (binary COPY -> staging -> INSERT … ON CONFLICT)
+  naive     the same consumer loop with a sink that sends one INSERT per reading, as a row-by-row
+            JDBC-style sink does: with JDBC's default autocommit (a transaction per row), and with
+            one transaction per consumer batch (the stricter baseline)
+  sink only PostgresSink.write of the same, already normalised rows, batch by batch (no Kafka)
+  ceiling   one COPY of those rows into an empty table of the same definition
 
-Readings/s are timed from the consumer's first messages to its last offset commit (the start-up:
-group join, ~3 s with the short timeouts used here, and offset lookups, is reported separately). Then a live phase: the
-simulator CLI produces at a fixed rate in another process while the pipeline consumes, and the lag
-(end offsets - consumed) is sampled per batch. Starts its own Tansu broker; uses the local Postgres.
+Readings/s are timed from the consumer's first messages to its last offset commit; the start-up
+(group join, ~3 s with the short timeouts used here, and offset lookups) is reported, not timed.
+Stages run --repeat times, interleaved, and medians are compared: other work on the machine moves
+single figures a lot. Then a live phase: the simulator CLI produces at a fixed rate in another
+process while the pipeline consumes, and the lag (end offsets - consumed) is sampled per batch.
+Starts its own Tansu broker; uses the local Postgres (a schema that is dropped at the end).
 
-    .venv/bin/python bench/bench_telemetry.py [--messages 20000] [--live-rate 2000] [--live-seconds 10]
+    .venv/bin/python bench/bench_telemetry.py [--messages 20000] [--repeat 3] [--live-rate 2000]
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import argparse
 import logging
 import os
 import resource
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +59,9 @@ class NaiveSink(PostgresSink):
     autocommit = False
 
     def write(self, rows) -> WriteResult:
-        insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (entity_id, metric, time) DO NOTHING").format(
+        insert = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (entity_id, metric, time) DO NOTHING"
+        ).format(
             self.table, sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)),
             sql.SQL(", ").join(sql.Placeholder() * len(COPY_COLUMNS)),
         )
@@ -105,7 +111,9 @@ class TimedConsumer(Consumer):
 
 
 def consume(config: IngestConfig, sink: PostgresSink, stop: StopFlag | None = None, on_batch=None):
-    """Run the flow's consumer loop; return (stats, seconds from first messages to last commit, startup seconds)."""
+    """Run the flow's consumer loop over ``sink``.
+
+    Returns (stats, seconds from the first messages to the last commit, start-up seconds)."""
     consumer = TimedConsumer(consumer_config(config))
     producer = Producer(producer_config(config))
     last = 0.0
@@ -182,9 +190,9 @@ def backlog(args, bootstrap: str, conn, schema: str) -> None:
     producer.flush(60)
     print(f"backlog: {len(delivered)} messages on {topics} (4 partitions each), batch size {args.batch_size}")
 
-    rates: dict[str, list[float]] = {"pipeline": [], "naive, txn per batch": [], "naive, autocommit": [],
-                                     "ceiling (one COPY)": []}
-    rows: list = []
+    rates: dict[str, list[float]] = {"pipeline": [], "sink only": [], "naive, txn per batch": [],
+                                     "naive, autocommit": [], "ceiling (one COPY)": []}
+    batches: list[list] = []
     for rep in range(args.repeat):
         drain: list[tuple[float, int]] = []
         stats, secs, startup = consume(
@@ -196,24 +204,34 @@ def backlog(args, bootstrap: str, conn, schema: str) -> None:
         if rep == 0:
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             first = stats
-            print(f"readings: {stats.written} from {stats.consumed} messages ({stats.dead_lettered} dead-lettered); "
-                  f"consumer start-up (group join, offset lookups) {startup:.1f} s, not timed")
+            print(f"readings: {stats.written} from {stats.consumed} messages "
+                  f"({stats.dead_lettered} dead-lettered); consumer start-up (group join, offset lookups) "
+                  f"{startup:.1f} s, not timed")
             print("backlog drain, pipeline run 1 (s: lag in messages): " + ", ".join(
                 f"{t - drain[0][0]:.2f}: {lag}" for t, lag in drain[:: max(1, len(drain) // 8)] + drain[-1:]))
             print(f"peak RSS after the pipeline run: {rss / 1024:.0f} MiB (ru_maxrss; the process also holds "
                   f"the {len(delivered)}-message backlog for the other stages)")
-            rows = reference_rows(delivered)
-            assert len(rows) == stats.written
+            batches = reference_batches(delivered, args.batch_size)
+            assert sum(map(len, batches)) == stats.written
 
         naive, secs, _ = consume(config(args, bootstrap, topics, f"naive-{rep}", max_messages=len(delivered)),
                                  fresh_sink(conn, schema, f"naive_{rep}", NaiveSink))
         assert naive.written == first.written
         rates["naive, txn per batch"].append(naive.written / secs)
 
-        auto, secs, _ = consume(config(args, bootstrap, topics, f"auto-{rep}", max_messages=args.autocommit_messages),
-                                fresh_sink(conn, schema, f"auto_{rep}", AutocommitNaiveSink))
+        auto, secs, _ = consume(
+            config(args, bootstrap, topics, f"auto-{rep}", max_messages=args.autocommit_messages),
+            fresh_sink(conn, schema, f"auto_{rep}", AutocommitNaiveSink),
+        )
         rates["naive, autocommit"].append(auto.written / secs)
 
+        sink = fresh_sink(conn, schema, f"sink_{rep}")
+        began = time.monotonic()
+        for batch in batches:
+            sink.write(batch)
+        rates["sink only"].append(first.written / (time.monotonic() - began))
+
+        rows = [row for batch in batches for row in batch]
         rates["ceiling (one COPY)"].append(copy_rate(conn, fresh_sink(conn, schema, f"ceiling_{rep}"), rows))
 
     median = {stage: statistics.median(r) for stage, r in rates.items()}
@@ -226,17 +244,25 @@ def backlog(args, bootstrap: str, conn, schema: str) -> None:
     print(f"pipeline / naive (one transaction per batch) = {pipeline / median['naive, txn per batch']:6.1f}x")
     print(f"pipeline / ceiling                           = {pipeline / median['ceiling (one COPY)']:6.2f}"
           "   (target >= 0.5)")
+    sink_ratio = median["sink only"] / median["ceiling (one COPY)"]
+    print(f"sink only / ceiling                          = {sink_ratio:6.2f}"
+          "   (the bound of staging + INSERT … ON CONFLICT itself)")
 
 
-def reference_rows(delivered) -> list:
+def reference_batches(delivered, batch_size: int) -> list[list]:
+    """The readings' rows, normalised ahead (untimed), in batches of ``batch_size`` messages."""
     now = datetime.now(timezone.utc)
-    rows = []
-    for msg in delivered:
-        try:
-            rows += [to_row(r, msg.topic(), msg.partition(), msg.offset()) for r in normalise(msg.value(), Limits(), now)]
-        except InvalidMessage:
-            pass
-    return rows
+    batches = []
+    for start in range(0, len(delivered), batch_size):
+        rows = []
+        for msg in delivered[start:start + batch_size]:
+            try:
+                readings = normalise(msg.value(), Limits(), now)
+            except InvalidMessage:
+                continue
+            rows += [to_row(r, msg.topic(), msg.partition(), msg.offset()) for r in readings]
+        batches.append(rows)
+    return batches
 
 
 def copy_rate(conn, sink: PostgresSink, rows) -> float:
@@ -270,7 +296,8 @@ def live(args, bootstrap: str, conn, schema: str) -> None:
     def on_batch(consumer, stats: IngestStats) -> None:
         assigned = consumer.assignment()
         end = sum(max(0, consumer.get_watermark_offsets(tp, cached=True)[1]) for tp in assigned)
-        samples.append((time.monotonic(), max(0, end - sum(max(0, tp.offset) for tp in consumer.position(assigned)))))
+        consumed = sum(max(0, tp.offset) for tp in consumer.position(assigned))
+        samples.append((time.monotonic(), max(0, end - consumed)))
         if stats.consumed >= total:
             stop.set("caught up")
 
@@ -282,7 +309,8 @@ def live(args, bootstrap: str, conn, schema: str) -> None:
           f"process, consumer started with it), {stats.written} readings written in {len(lags)} batches")
     print(f"lag per batch: max {max(lags)}, median {statistics.median(lags):.0f}, at end {lags[-1]} messages")
     step = max(1, len(samples) // 10)
-    print("lag over time (s: messages): " + ", ".join(f"{t - samples[0][0]:.1f}: {lag}" for t, lag in samples[::step]))
+    print("lag over time (s: messages): "
+          + ", ".join(f"{t - samples[0][0]:.1f}: {lag}" for t, lag in samples[::step]))
     print(f"peak RSS at end: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

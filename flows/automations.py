@@ -19,8 +19,9 @@ Declared here (see docs/automations.md):
        "query": "..."}                       optional: the source query (default "")
 
   Other payload fields (the object key, bucket …) are ignored by the flow but stay in
-  the event feed. A payload the flow's parameter schema rejects (unknown source, bad
-  date) creates no run; the automation records an ``action.failed`` event instead.
+  the event feed. A payload without a valid source creates no run: the API's schema
+  check refuses it and the automation records an ``action.failed`` event saying why.
+  (That check ignores date formats: a bad date gives a run that fails at once.)
 
 ``apply`` creates or updates each declared automation by name (a second apply changes
 nothing) and deletes automations tagged ``MANAGED_TAG`` that are no longer declared, so
@@ -41,6 +42,7 @@ from uuid import UUID
 
 from prefect.automations import Automation, AutomationCore, EventTrigger, RunDeployment
 from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.sorting import AutomationSort
 from prefect.events.filters import AutomationFilter, AutomationFilterTags
 from prefect.exceptions import ObjectNotFound
 
@@ -142,10 +144,11 @@ class MissingDeployments(RuntimeError):
 
 
 def _all_automations(client: SyncPrefectClient, managed_only: bool = False) -> list[Automation]:
-    """Every automation (or every managed one), page by page: the API caps one answer."""
+    """Every automation (or every managed one), newest first, page by page: the API caps one answer."""
     tags = AutomationFilter(tags=AutomationFilterTags(all_=[MANAGED_TAG])) if managed_only else None
     found: list[Automation] = []
-    while page := client.read_automations(automations=tags, limit=200, offset=len(found)):
+    while page := client.read_automations(automations=tags, sort=AutomationSort.CREATED_DESC,
+                                          limit=200, offset=len(found)):
         found += page
     return found
 
@@ -179,8 +182,8 @@ def apply(client: SyncPrefectClient, declared: tuple[Declared, ...] = DECLARED) 
     outcome: dict[str, str] = {}
     for item in declared:
         desired = item.automation(ids[item.deployment])
-        current, *duplicates = by_name.get(item.name) or [None]
-        for duplicate in duplicates:  # the name is ours: one automation per declared name
+        *duplicates, current = by_name.get(item.name) or [None]
+        for duplicate in duplicates:  # the name is ours: one automation per name, the oldest kept
             client.delete_automation(duplicate.id)
         if current is None:
             client.create_automation(desired)

@@ -7,7 +7,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from tasks.graph import open_driver
+from tasks.graph import graph_driver
 from tasks.graph.loader import GraphLoader
 from tasks.graph.tasks import ensure_graph_schema, load_graph, select_graph_rows
 from tasks.settings import load_settings
@@ -21,10 +21,9 @@ def graph_load(documents: Literal["changed", "all"] = "changed") -> dict:
     """
     logger = get_run_logger()
     settings = load_settings()
-    driver = open_driver(settings)
     summary: dict = {"mode": documents, "failed": 0}
     try:
-        loader = GraphLoader(driver, database=settings.neo4j_database,
+        loader = GraphLoader(graph_driver(settings), database=settings.neo4j_database,
                              batch_size=settings.graph_batch_size)
         summary["schema"] = ensure_graph_schema(loader)
         rows, skipped = select_graph_rows(settings, loader, documents)
@@ -44,7 +43,6 @@ def graph_load(documents: Literal["changed", "all"] = "changed") -> dict:
             "nodes_deleted": report.nodes_deleted,
         }
     finally:
-        driver.close()
         create_table_artifact(
             key="graph-load",
             table=[{"metric": k, "value": str(v)} for k, v in summary.items()],

@@ -14,6 +14,7 @@ from tasks.literature import commit_watermark, land_pages, normalise_pages
 from tasks.normalise import processed_versions
 from tasks.settings import load_settings
 from tasks.warehouse import mart_changes, mart_row_count, mart_versions
+from tasks.warehouse_load import load_warehouse
 
 SourceName = Literal["openalex", "arxiv", "pubmed"]
 
@@ -50,6 +51,8 @@ def literature_sync(
             "quarantined": result.quarantined,
             "watermark": str(watermark),
         }
+        if settings.warehouse == "postgres":
+            load_warehouse(settings, result.processed_key, source, window.run_id)
         if build_marts:
             ids = list(processed_versions(lake_from_settings(settings), result.processed_key))
             before = mart_versions(settings, ids)

@@ -53,7 +53,8 @@ def telemetry_ingest(
     summary = _summary(stats, mode)
     _publish(summary)
     if stop.is_set():
-        return Cancelled(message=f"stopped by {stop.reason} after committing every batch written", data=summary)
+        message = f"stopped by {stop.reason} after committing every batch it had written"
+        return Cancelled(message=message, data=summary)
     return summary
 
 
@@ -74,11 +75,14 @@ def _summary(stats: IngestStats, mode: str) -> dict[str, Any]:
 
 
 def _publish(summary: dict[str, Any]) -> None:
-    rows = [{"measure": k, "value": summary[k]} for k in ("consumed", "written", "duplicates_skipped", "dead_lettered", "lag_at_end")]
-    rows += [{"measure": f"dead_lettered: {code}", "value": n} for code, n in sorted(summary["dead_letter_reasons"].items())]
-    rows += [{"measure": k, "value": summary[k]} for k in ("mode", "stopped_by", "batches", "seconds", "storage")]
+    counts = ("consumed", "written", "duplicates_skipped", "dead_lettered", "lag_at_end")
+    rows = [{"measure": k, "value": summary[k]} for k in counts]
+    reasons = sorted(summary["dead_letter_reasons"].items())
+    rows += [{"measure": f"dead_lettered: {code}", "value": n} for code, n in reasons]
+    context = ("mode", "stopped_by", "batches", "seconds", "storage")
+    rows += [{"measure": k, "value": summary[k]} for k in context]
     create_table_artifact(
         key="telemetry-ingest",
         table=rows,
-        description="Telemetry ingest run: counts only (lag_at_end empty when it could not be measured).",
+        description="Telemetry ingest run: counts only (lag_at_end is empty when it could not be measured).",
     )

@@ -30,6 +30,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return {
         "KI_WAREHOUSE": settings.warehouse,
         "KI_WAREHOUSE_SCHEMA": settings.warehouse_schema,
+        "KI_LAKE_SCHEMA": settings.lake_schema,
         "KI_DUCKDB_PATH": str(settings.duckdb_file),
         "KI_LAKE_READ_ROOT": lake_read_root(settings.lake_root),
     }

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     warehouse: Literal["duckdb", "postgres"] = Field("duckdb", validation_alias=_env("KI_WAREHOUSE"))
     warehouse_schema: str = Field("analytics", validation_alias=_env("KI_WAREHOUSE_SCHEMA"))
+    lake_schema: str = Field(
+        "lake",
+        validation_alias=_env("KI_LAKE_SCHEMA"),
+        description="Postgres schema holding lake.documents, the dbt source on that target",
+    )
     duckdb_path: Path | None = Field(None, validation_alias=_env("KI_DUCKDB_PATH"))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
 

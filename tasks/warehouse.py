@@ -46,7 +46,7 @@ def mart_versions(settings: Settings, document_ids: list[str]) -> dict[str, str]
         return {}
     rows = query(
         settings,
-        "select document_id, record_hash from {mart} where document_id in (select unnest(?))",
+        "select document_id, record_hash from {mart} where document_id in (select unnest(?::varchar[]))",
         [document_ids],
     )
     return dict(rows)

@@ -123,7 +123,7 @@ class GraphLoader:
         self._driver, self._database, self.batch_size = driver, database, batch_size
 
     def _params(self, params: dict) -> dict:
-        return _escape(params) if self.inlines_parameters else params
+        return _escape(params) if params and self.inlines_parameters else params
 
     def _write(self, query: str, **params):
         params = self._params(params)
@@ -145,8 +145,7 @@ class GraphLoader:
     def is_neo4j(self) -> bool:
         """Neo4j answers ``dbms.components()``; Bolt-compatible servers (FalkorDB) do not."""
         try:
-            with self._driver.session(database=self._database) as session:
-                rows = session.run("CALL dbms.components() YIELD name RETURN name").data()
+            rows = self._read("CALL dbms.components() YIELD name RETURN name")
         except Neo4jError:
             return False
         return any(r["name"].startswith("Neo4j") for r in rows)
@@ -158,7 +157,8 @@ class GraphLoader:
         if self.is_neo4j:
             return False
         with self._driver.session(database=self._database) as session:
-            return session.run("RETURN $probe AS v", probe="\\'").single()["v"] == "'"
+            probe = session.execute_read(lambda tx: tx.run("RETURN $p AS v", p="\\'").single()["v"])
+        return probe == "'"
 
     @property
     def max_param_bytes(self) -> int | None:

@@ -44,7 +44,9 @@ def _rows(settings: Settings, sql: str, params: list) -> list[dict]:
     path = settings.duckdb_file
     if not path.exists():
         raise MartMissing(f"no DuckDB warehouse at {path}")
-    with duckdb.connect(str(path), read_only=True) as con:
+    # Same configuration as dbt-duckdb's connection: DuckDB refuses a second, differently
+    # configured (e.g. read-only) connection to a file open in this process.
+    with duckdb.connect(str(path)) as con:
         found = {r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
         missing = {NODES, EDGES} - found

@@ -9,7 +9,6 @@ Logs carry counts and reason codes only, never message contents.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,16 +20,17 @@ import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from tasks.telemetry.dlq import DeadLetterQueue
-from tasks.telemetry.model import InvalidMessage, Limits
+from tasks.telemetry.model import InvalidMessage, Limits, Logger
 from tasks.telemetry.normalise import normalise
 from tasks.telemetry.sink import PostgresSink, Row, WriteResult, to_row
 from tasks.telemetry.stop import StopFlag
 
-Logger = logging.Logger | logging.LoggerAdapter
 POLL_TIMEOUT_S = 1.0
 PROGRESS_EVERY_S = 60.0
 # A commit refused because the group rebalanced is harmless: the new owner replays, the sink dedups.
-REBALANCE_ERRORS = {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID}
+REBALANCE_ERRORS = {
+    KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
+}
 
 
 @dataclass
@@ -147,7 +147,7 @@ def run(
                 timeout = max(0.0, min(timeout, config.max_seconds - (time.monotonic() - started)))
             messages = [m for m in consumer.consume(wanted, timeout) if _usable(m, logger)]
             taken += len(messages)
-            batch = prepare(messages, config.limits) if messages else None
+            batch = prepare(messages, config.limits, logger) if messages else None
             if in_flight is not None:
                 _complete(*in_flight, consumer, stats, logger, before_commit)
             in_flight = (batch, writer.submit(land, batch, sink, dlq)) if batch else None
@@ -193,7 +193,9 @@ class Batch:
     offsets: list[TopicPartition]
 
 
-def prepare(messages: list[Message], limits: Limits) -> Batch:
+def prepare(messages: list[Message], limits: Limits, logger: Logger) -> Batch:
+    """Normalise a batch. A message that crashes the normaliser is dead-lettered as ``unexpected``
+    rather than stopping the consumer on it forever (the crash itself is a bug to fix)."""
     now = datetime.now(timezone.utc)
     rows: list[Row] = []
     rejected: list[tuple[Message, InvalidMessage]] = []
@@ -205,6 +207,11 @@ def prepare(messages: list[Message], limits: Limits) -> Batch:
             readings = normalise(message.value(), limits, now)
         except InvalidMessage as exc:
             rejected.append((message, exc))
+            continue
+        except Exception as exc:  # see the docstring; the payload is never logged
+            where = f"{topic}[{partition}]@{offset}"
+            logger.warning("normaliser crashed (%s) on %s; dead-lettered", type(exc).__name__, where)
+            rejected.append((message, InvalidMessage("unexpected", f"{type(exc).__name__}: {exc}")))
             continue
         rows.extend(to_row(r, topic, partition, offset) for r in readings)
     return Batch(len(messages), rows, rejected, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
@@ -242,7 +249,7 @@ def _commit(consumer: Consumer, offsets: list[TopicPartition], logger: Logger) -
     except KafkaException as exc:
         if exc.args[0].code() not in REBALANCE_ERRORS:
             raise
-        logger.warning("offset commit refused during a rebalance; the batch will be replayed (deduplicated)")
+        logger.warning("offset commit refused by a rebalance; the batch will be replayed and deduplicated")
 
 
 def measure_lag(consumer: Consumer, logger: Logger) -> int | None:

@@ -46,7 +46,9 @@ class DeadLetterQueue:
             value = value[:EXCERPT_BYTES]
         while True:
             try:
-                self.producer.produce(self.topic, value, message.key(), headers=headers, on_delivery=self._delivered)
+                self.producer.produce(
+                    self.topic, value, message.key(), headers=headers, on_delivery=self._delivered
+                )
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self.producer.poll(0.5)

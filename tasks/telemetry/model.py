@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+
+Logger = logging.Logger | logging.LoggerAdapter
 
 
 class Reading(NamedTuple):
@@ -25,7 +28,8 @@ class InvalidMessage(ValueError):
     """A message that cannot become readings; ``code`` is a stable reason for the dead-letter topic.
 
     Codes: empty, too_large, invalid_json, too_deep, unknown_shape, missing_entity_id,
-    missing_timestamp, bad_timestamp, future_timestamp, wrong_type.
+    missing_timestamp, bad_timestamp, future_timestamp, wrong_type, invalid_text (and
+    ``unexpected``, given by the consumer when the normaliser itself fails).
     """
 
     def __init__(self, code: str, detail: str):

@@ -49,17 +49,22 @@ def readings(entity: Any, where: str, limits: Limits, now: datetime) -> list[Rea
     etype = entity.get("type")
     if isinstance(etype, list):  # NGSI-LD allows several types
         etype = ",".join(map(str, etype))
-    if etype is not None and not isinstance(etype, str):
-        raise InvalidMessage("wrong_type", f"{where}: entity type must be a string")
+    etype = v.optional_text(etype, f"{where}.type")
     attrs = {k: a for k, a in entity.items() if k not in ("id", "type", "@context")}
     wrapped = [isinstance(a, dict) and ("value" in a or "object" in a) for a in attrs.values()]
     if not any(wrapped):
         return _key_values(eid, etype, attrs, where, limits, now)
     ld = "@context" in entity or eid.startswith("urn:ngsi-ld:") or any(
-        isinstance(a, dict) and a.get("type") in LD_TYPES for a in attrs.values()
+        _type(a) in LD_TYPES for a in attrs.values()
     )
     normalised = _ld if ld else _v2
     return normalised(eid, etype, attrs, where, limits, now)
+
+
+def _type(attr: Any) -> str | None:
+    """An attribute's ``type`` when it is a string (payloads may put anything there)."""
+    kind = attr.get("type") if isinstance(attr, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _entity_time(attrs: dict[str, Any], where: str, limits: Limits, now: datetime) -> datetime | None:
@@ -90,7 +95,7 @@ def _key_values(eid, etype, attrs, where, limits, now) -> list[Reading]:
         if name in NOT_READINGS or (parsed := v.scalar(raw)) is None:
             continue
         time = _require_time(None, entity_time, f"{where}.{name}")
-        out.append(Reading(time, SOURCE, eid, etype, name, *parsed, None, None))
+        out.append(Reading(time, SOURCE, eid, etype, v.name(name, where), *parsed, None, None))
     return out
 
 
@@ -103,27 +108,23 @@ def _v2(eid, etype, attrs, where, limits, now) -> list[Reading]:
         at = f"{where}.{name}"
         if not isinstance(attr, dict) or "value" not in attr:
             raise InvalidMessage("unknown_shape", f"{at}: expected an NGSI-v2 attribute {{type, value}}")
-        atype, raw = attr.get("type"), attr["value"]
+        atype, raw = v.optional_text(attr.get("type"), f"{at}.type"), attr["value"]
         metadata = attr.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidMessage("wrong_type", f"{at}.metadata: expected an object")
-        if raw is None or atype in V2_CONTEXT or (isinstance(atype, str) and atype.startswith("geo:")):
+        if raw is None or atype in V2_CONTEXT or (atype or "").startswith("geo:"):
             continue
         if atype in V2_TYPED:
             checked = V2_TYPED[atype](raw, f"{at}.value")
             parsed = (None, checked) if isinstance(checked, str) else (checked, None)
         elif (parsed := v.scalar(raw)) is None:
             continue
-        own_time = next(
-            (v.parse_time(_md(metadata, k), f"{at}.metadata.{k}", now, limits) for k in V2_ATTR_TIME if k in metadata),
-            None,
-        )
-        unit = _md(metadata, "unitCode")
-        if unit is not None and not isinstance(unit, str):
-            raise InvalidMessage("wrong_type", f"{at}.metadata.unitCode: expected a string")
+        key = next((k for k in V2_ATTR_TIME if k in metadata), None)
+        own_time = key and v.parse_time(_md(metadata, key), f"{at}.metadata.{key}", now, limits)
+        unit = v.optional_text(_md(metadata, "unitCode"), f"{at}.metadata.unitCode")
         extra = {k: _md(metadata, k) for k in metadata if k not in ("unitCode", *V2_ATTR_TIME)}
         time = _require_time(own_time, entity_time, at)
-        out.append(Reading(time, SOURCE, eid, etype, name, *parsed, unit, extra or None))
+        out.append(Reading(time, SOURCE, eid, etype, v.name(name, where), *parsed, unit, extra or None))
     return out
 
 
@@ -141,9 +142,9 @@ def _ld(eid, etype, attrs, where, limits, now) -> list[Reading]:
             continue
         at = f"{where}.{name}"
         if isinstance(attr, list):
-            raise InvalidMessage("unknown_shape", f"{at}: multi-attribute instances (datasetId) are not supported")
-        if not isinstance(attr, dict) or attr.get("type") not in LD_TYPES:
-            raise InvalidMessage("unknown_shape", f"{at}: expected an NGSI-LD Property/GeoProperty/Relationship")
+            raise InvalidMessage("unknown_shape", f"{at}: multi-attribute (datasetId) values unsupported")
+        if _type(attr) not in LD_TYPES:
+            raise InvalidMessage("unknown_shape", f"{at}: expected an NGSI-LD Property, Relationship, …")
         if attr["type"] in LD_CONTEXT:
             continue
         if "value" not in attr:
@@ -153,11 +154,10 @@ def _ld(eid, etype, attrs, where, limits, now) -> list[Reading]:
             raw = None if raw.get("@type") == "DateTime" else raw["@value"]
         if (parsed := v.scalar(raw)) is None:
             continue
-        own_time = v.parse_time(attr["observedAt"], f"{at}.observedAt", now, limits) if "observedAt" in attr else None
-        unit = attr.get("unitCode")
-        if unit is not None and not isinstance(unit, str):
-            raise InvalidMessage("wrong_type", f"{at}.unitCode: expected a string")
+        observed = attr.get("observedAt")
+        own_time = v.parse_time(observed, f"{at}.observedAt", now, limits) if observed is not None else None
+        unit = v.optional_text(attr.get("unitCode"), f"{at}.unitCode")
         extra = {k: x for k, x in attr.items() if k not in ("type", "value", "unitCode", "observedAt")}
         time = _require_time(own_time, entity_time, at)
-        out.append(Reading(time, SOURCE, eid, etype, name, *parsed, unit, extra or None))
+        out.append(Reading(time, SOURCE, eid, etype, v.name(name, where), *parsed, unit, extra or None))
     return out

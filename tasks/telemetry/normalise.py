@@ -20,7 +20,7 @@ def normalise(payload: bytes | None, limits: Limits, now: datetime) -> list[Read
     if opcua.is_network_message(doc):
         return opcua.readings(doc, limits, now)
     if not doc.keys() & {"id", "type", "subscriptionId"}:
-        raise InvalidMessage("unknown_shape", "neither an NGSI entity/notification nor an OPC UA NetworkMessage")
+        raise InvalidMessage("unknown_shape", "neither an NGSI entity or notification nor an OPC UA message")
     out: list[Reading] = []
     for where, entity in ngsi.entities(doc):
         out.extend(ngsi.readings(entity, where, limits, now))

@@ -27,8 +27,9 @@ def is_network_message(doc: dict[str, Any]) -> bool:
 
 
 def readings(doc: dict[str, Any], limits: Limits, now: datetime) -> list[Reading]:
-    if doc.get("MessageType") != "ua-data":
-        raise InvalidMessage("unknown_shape", f"OPC UA MessageType {doc.get('MessageType')!r} is not 'ua-data'")
+    kind = doc.get("MessageType")
+    if kind != "ua-data":
+        raise InvalidMessage("unknown_shape", f"OPC UA MessageType {kind!r} is not 'ua-data'")
     messages = doc.get("Messages")
     if isinstance(messages, dict):
         messages = [messages]
@@ -43,13 +44,16 @@ def readings(doc: dict[str, Any], limits: Limits, now: datetime) -> list[Reading
 def _dataset_message(doc, message, where, limits, now) -> list[Reading]:
     if not isinstance(message, dict):
         raise InvalidMessage("unknown_shape", f"{where}: a DataSetMessage must be an object")
-    publisher = v.entity_id(message.get("PublisherId", doc.get("PublisherId")), f"{where}.PublisherId", numeric_ok=True)
-    writer = message.get("DataSetWriterId")
-    eid = publisher if writer is None else f"{publisher}/{writer}"
-    etype = message.get("DataSetClassId", doc.get("DataSetClassId"))
-    message_time = (
-        v.parse_time(message["Timestamp"], f"{where}.Timestamp", now, limits) if "Timestamp" in message else None
-    )
+    publisher = message.get("PublisherId", doc.get("PublisherId"))
+    publisher = v.entity_id(publisher, f"{where}.PublisherId", numeric_ok=True)
+    eid = publisher
+    if (writer := message.get("DataSetWriterId")) is not None:
+        writer = v.entity_id(writer, f"{where}.DataSetWriterId", numeric_ok=True)
+        eid = v.name(f"{publisher}/{writer}", where)
+    class_id = message.get("DataSetClassId", doc.get("DataSetClassId"))
+    etype = v.optional_text(class_id, f"{where}.DataSetClassId")
+    stamp = message.get("Timestamp")
+    message_time = v.parse_time(stamp, f"{where}.Timestamp", now, limits) if stamp is not None else None
     payload = message.get("Payload")
     if payload is None and message.get("MessageType") == "ua-keepalive":
         return []
@@ -64,15 +68,15 @@ def _dataset_message(doc, message, where, limits, now) -> list[Reading]:
         if parsed is None:
             continue
         value, ua_type = parsed
-        time = v.parse_time(stamp, f"{at}.SourceTimestamp", now, limits) if stamp is not None else message_time
+        time = message_time if stamp is None else v.parse_time(stamp, f"{at}.SourceTimestamp", now, limits)
         if time is None:
-            raise InvalidMessage("missing_timestamp", f"{at}: no SourceTimestamp and no DataSetMessage Timestamp")
+            raise InvalidMessage("missing_timestamp", f"{at}: no SourceTimestamp, no message Timestamp")
         attrs = dict(base)
         if ua_type is not None:
             attrs["ua_type"] = ua_type
         if status not in (None, 0):
             attrs["status"] = status
-        out.append(Reading(time, SOURCE, eid, etype, name, *value, None, attrs or None))
+        out.append(Reading(time, SOURCE, eid, etype, v.name(name, at), *value, None, attrs or None))
     return out
 
 
@@ -106,7 +110,7 @@ def _value(variant: Any, at: str) -> tuple[tuple[float | None, str | None], int 
     if ua_type in (INT64, UINT64) and isinstance(body, str):  # 64-bit integers travel as strings
         try:
             return (float(int(body)), None), ua_type
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidMessage("wrong_type", f"{at}.Body: {body!r} is not an integer") from None
     if ua_type in FLOATS and isinstance(body, str) and body in SPECIAL_FLOATS:
         return (SPECIAL_FLOATS[body], None), ua_type

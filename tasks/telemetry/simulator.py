@@ -5,7 +5,8 @@ Devices: air-quality stations (NGSI-v2 normalized, with units and a location), w
 publishers (``ua-data`` with DataValue fields; several writers per NetworkMessage as an array,
 a single writer as an object). Values follow bounded random walks; each device's clock advances by
 ``interval`` per message, so (entity, metric, time) never repeats. A share of messages is broken
-the way real producers break them; each carries the reason the pipeline must give.
+the way real producers break them (future timestamps relative to the wall clock); each carries the
+reason the pipeline must give.
 
     python -m tasks.telemetry.simulator --help
 """
@@ -13,7 +14,6 @@ the way real producers break them; each carries the reason the pipeline must giv
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import random
 import sys
@@ -27,6 +27,17 @@ import orjson
 FIWARE_TOPIC = "telemetry.fiware.raw"
 OPCUA_TOPIC = "telemetry.opcua.raw"
 KINDS = ("air", "weather", "water", "machine")
+# (low, high, step) of each device kind's measurements.
+WALKS: dict[str, dict[str, tuple[float, float, float]]] = {
+    "air": {"NO2": (5, 120, 4), "O3": (10, 180, 5), "PM10": (2, 80, 3), "PM25": (1, 50, 2),
+            "CO": (0.1, 3, 0.1), "temperature": (-5, 35, 0.3), "relativeHumidity": (0.2, 1, 0.02)},
+    "weather": {"temperature": (-10, 38, 0.3), "relativeHumidity": (0.15, 1, 0.02),
+                "atmosphericPressure": (980, 1040, 0.5), "windSpeed": (0, 25, 0.8),
+                "windDirection": (0, 359, 10), "precipitation": (0, 12, 0.5)},
+    "water": {"temperature": (4, 26, 0.2), "pH": (6.2, 8.6, 0.05), "conductivity": (150, 900, 8),
+              "turbidity": (0.1, 12, 0.3)},
+    "machine": {"Temperature": (30, 95, 0.8), "Pressure": (1, 8, 0.1), "SpindleSpeed": (0, 12000, 150)},
+}
 BAD_KINDS = (
     "invalid_json", "missing_entity_id", "missing_timestamp", "bad_timestamp",
     "future_timestamp", "wrong_type", "unknown_shape",
@@ -58,17 +69,7 @@ class _Device:
     def __init__(self, kind: str, index: int, rng: random.Random, start: datetime, interval: timedelta):
         self.kind, self.index, self.rng = kind, index, rng
         self.clock, self.interval, self.seq = start, interval, 0
-        w = functools.partial(_Walk, rng)
-        self.walks = {
-            "air": {"NO2": w(5, 120, 4), "O3": w(10, 180, 5), "PM10": w(2, 80, 3), "PM25": w(1, 50, 2),
-                    "CO": w(0.1, 3, 0.1), "temperature": w(-5, 35, 0.3), "relativeHumidity": w(0.2, 1, 0.02)},
-            "weather": {"temperature": w(-10, 38, 0.3), "relativeHumidity": w(0.15, 1, 0.02),
-                        "atmosphericPressure": w(980, 1040, 0.5), "windSpeed": w(0, 25, 0.8),
-                        "windDirection": w(0, 359, 10), "precipitation": w(0, 12, 0.5)},
-            "water": {"temperature": w(4, 26, 0.2), "pH": w(6.2, 8.6, 0.05), "conductivity": w(150, 900, 8),
-                      "turbidity": w(0.1, 12, 0.3)},
-            "machine": {"Temperature": w(30, 95, 0.8), "Pressure": w(1, 8, 0.1), "SpindleSpeed": w(0, 12000, 150)},
-        }[kind]
+        self.walks = {name: _Walk(rng, *bounds) for name, bounds in WALKS[kind].items()}
         self.part_count = rng.randint(0, 10_000)
 
     @property
@@ -92,7 +93,9 @@ def _air(d: _Device) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "id": d.entity_id, "type": "AirQualityObserved",
         "dateObserved": {"type": "DateTime", "value": stamp},
-        "location": {"type": "geo:json", "value": {"type": "Point", "coordinates": [-3.7 + d.index / 100, 40.4]}},
+        "location": {
+            "type": "geo:json", "value": {"type": "Point", "coordinates": [-3.7 + d.index / 100, 40.4]},
+        },
     }
     for name, walk in d.walks.items():
         attr: dict[str, Any] = {"type": "Number", "value": walk.next()}
@@ -129,14 +132,15 @@ def _water(d: _Device) -> dict[str, Any]:
 
 def _dataset(d: _Device) -> dict[str, Any]:
     stamp = d.tick()
-    fields: dict[str, Any] = {
-        name: {"Value": {"Type": 11, "Body": walk.next(3)}, "SourceTimestamp": stamp} for name, walk in d.walks.items()
-    }
+
+    def data_value(type_id: int, body: Any) -> dict[str, Any]:
+        return {"Value": {"Type": type_id, "Body": body}, "SourceTimestamp": stamp}
+
+    fields = {name: data_value(11, walk.next(3)) for name, walk in d.walks.items()}  # 11: Double
     d.part_count += d.rng.randint(0, 3)
-    running = fields["SpindleSpeed"]["Value"]["Body"] > 500
-    fields["PartCount"] = {"Value": {"Type": 7, "Body": d.part_count}, "SourceTimestamp": stamp}
-    fields["State"] = {"Value": {"Type": 12, "Body": "Running" if running else "Idle"}, "SourceTimestamp": stamp}
-    fields["Alarm"] = {"Value": {"Type": 1, "Body": d.rng.random() < 0.01}, "SourceTimestamp": stamp}
+    fields["PartCount"] = data_value(7, d.part_count)  # UInt32
+    fields["State"] = data_value(12, "Running" if fields["SpindleSpeed"]["Value"]["Body"] > 500 else "Idle")
+    fields["Alarm"] = data_value(1, d.rng.random() < 0.01)  # Boolean
     return {
         "DataSetWriterId": str(d.index), "SequenceNumber": d.seq,
         "MetaDataVersion": {"MajorVersion": 1, "MinorVersion": 0}, "Payload": fields,
@@ -156,7 +160,8 @@ def _break(doc: dict[str, Any], kind: str, rng: random.Random) -> bytes:
         raw = orjson.dumps(doc)
         return raw[: rng.randint(1, len(raw) - 1)]  # cut mid-message, as a crashed producer does
     if kind == "unknown_shape":
-        return orjson.dumps(rng.choice([[doc], {"payload": doc}, {"MessageType": "ua-metadata", "MetaData": {}}]))
+        shapes = [[doc], {"payload": doc}, {"MessageType": "ua-metadata", "MetaData": {}}]
+        return orjson.dumps(rng.choice(shapes))
     opc = "Messages" in doc
     first = (doc["Messages"] if isinstance(doc["Messages"], dict) else doc["Messages"][0]) if opc else doc
     if kind == "missing_entity_id":
@@ -177,7 +182,10 @@ def _break(doc: dict[str, Any], kind: str, rng: random.Random) -> bytes:
 
 def _set_times(doc: dict[str, Any], first: dict[str, Any], opc: bool, stamp: str | None) -> None:
     """Replace (or, with None, remove) every observation time in the document."""
-    targets = first["Payload"].values() if opc else [a for a in doc.values() if isinstance(a, dict) and "observedAt" in a]
+    if opc:
+        targets = list(first["Payload"].values())
+    else:
+        targets = [a for a in doc.values() if isinstance(a, dict) and "observedAt" in a]
     key = "SourceTimestamp" if opc else "observedAt"
     for target in targets:
         if stamp is None:
@@ -226,16 +234,17 @@ def generate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tasks.telemetry.simulator",
-        description="Produce realistic FIWARE NGSI (v2, keyValues, LD) and OPC UA PubSub JSON telemetry to Kafka.",
+        description="Produce realistic FIWARE NGSI (v2, keyValues, LD) and OPC UA PubSub JSON to Kafka.",
     )
-    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
-    parser.add_argument("--devices", type=int, default=20, help="number of simulated devices (default 20)")
-    parser.add_argument("--rate", type=float, default=50.0, help="messages per second; 0 = as fast as possible")
-    parser.add_argument("--messages", type=int, default=None, help="stop after this many (default: until Ctrl-C)")
-    parser.add_argument("--bad-share", type=float, default=0.02, help="share of broken messages (default 0.02)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for reproducible traffic")
-    parser.add_argument("--fiware-topic", default=FIWARE_TOPIC)
-    parser.add_argument("--opcua-topic", default=OPCUA_TOPIC)
+    add = parser.add_argument
+    add("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    add("--devices", type=int, default=20, help="number of simulated devices (default 20)")
+    add("--rate", type=float, default=50.0, help="messages per second, 0 = as fast as possible (default 50)")
+    add("--messages", type=int, default=None, help="stop after this many (default: run until Ctrl-C)")
+    add("--bad-share", type=float, default=0.02, help="share of broken messages (default 0.02)")
+    add("--seed", type=int, default=None, help="random seed, for reproducible traffic")
+    add("--fiware-topic", default=FIWARE_TOPIC)
+    add("--opcua-topic", default=OPCUA_TOPIC)
     args = parser.parse_args(argv)
 
     from confluent_kafka import Producer  # imported late so that --help works without a broker

@@ -12,7 +12,6 @@ Only the plain-Postgres path is exercised by this repository's tests.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
@@ -21,14 +20,17 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_dumps
 
-from tasks.telemetry.model import Reading
+from tasks.telemetry.model import Logger, Reading
 
 COPY_COLUMNS = (
     "time", "source", "entity_id", "entity_type", "metric", "value", "value_text", "unit", "attrs",
     "kafka_topic", "kafka_partition", "kafka_offset",
 )
 # Binary COPY: no text formatting of floats and timestamps on the client (~3x cheaper per row).
-COPY_TYPES = ("timestamptz", "text", "text", "text", "text", "float8", "text", "text", "jsonb", "text", "int4", "int8")
+COPY_TYPES = (
+    "timestamptz", "text", "text", "text", "text", "float8", "text", "text", "jsonb",
+    "text", "int4", "int8",
+)
 COLUMNS_DDL = """
     time timestamptz NOT NULL,
     source text NOT NULL,
@@ -64,9 +66,9 @@ def to_row(reading: Reading, topic: str, partition: int, offset: int) -> Row:
 class PostgresSink:
     """Writes batches of rows to one readings table over one autocommit connection."""
 
-    def __init__(self, conn: psycopg.Connection, table: str, logger: logging.Logger | logging.LoggerAdapter):
+    def __init__(self, conn: psycopg.Connection, table: str, logger: Logger):
         if not conn.autocommit:
-            raise ValueError("PostgresSink needs an autocommit connection (it manages its transactions)")
+            raise ValueError("PostgresSink needs an autocommit connection (it runs its own transactions)")
         self.conn, self.log = conn, logger
         set_json_dumps(orjson.dumps, context=conn)
         schema, _, name = table.rpartition(".")
@@ -74,6 +76,11 @@ class PostgresSink:
         self.name = name
         self.table = sql.Identifier(self.schema, name)
         self.stage = sql.Identifier(f"stage_{name}"[:63])
+        columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
+        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.stage, columns)
+        self.insert_sql = sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (entity_id, metric, time) DO NOTHING"
+        ).format(self.table, columns, columns, self.stage)
         self.kind = ""
         self._months: set[tuple[int, int]] = set()
 
@@ -90,14 +97,15 @@ class PostgresSink:
         if created and self.kind == "timescaledb":
             self._create_continuous_aggregate()  # not allowed inside a transaction block
         if self.kind == "partitioned":
-            today = datetime.now(timezone.utc)
-            self.ensure_partitions({_add_months(today.year, today.month, i) for i in range(MONTHS_AHEAD + 1)})
+            now = datetime.now(timezone.utc)
+            self.ensure_partitions({_add_months(now.year, now.month, i) for i in range(MONTHS_AHEAD + 1)})
         self.conn.execute(
-            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-                self.stage, self.table
-            )
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            ).format(self.stage, self.table)
         )
-        self.log.info("telemetry table %s.%s ready (%s%s)", self.schema, self.name, self.kind, ", created" if created else "")
+        state = "created" if created else "existing"
+        self.log.info("telemetry table %s.%s ready (%s, %s)", self.schema, self.name, self.kind, state)
         return self.kind
 
     def _lock(self) -> None:
@@ -115,26 +123,29 @@ class PostgresSink:
         if row[0] == "p":
             return "partitioned"
         hypertable = self._has_timescaledb() and self.conn.execute(
-            "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = %s AND hypertable_name = %s",
+            "SELECT 1 FROM timescaledb_information.hypertables "
+            "WHERE hypertable_schema = %s AND hypertable_name = %s",
             [self.schema, self.name],
         ).fetchone()
         return "timescaledb" if hypertable else "plain"
 
     def _has_timescaledb(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone() is not None
+        found = self.conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        return found is not None
 
     def _timescaledb_ready(self) -> bool:
         """Installed, or available and installable by this role; otherwise fall back to partitions."""
         if self._has_timescaledb():
             return True
-        if not self.conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone():
+        available = "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        if not self.conn.execute(available).fetchone():
             return False
         try:
             with self.conn.transaction():
                 self.conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             return True
         except psycopg.Error as exc:
-            self.log.warning("timescaledb is available but could not be enabled (%s); using partitions", exc.sqlstate)
+            self.log.warning("timescaledb could not be enabled (SQLSTATE %s); using partitions", exc.sqlstate)
             return False
 
     def _create(self, kind: str) -> None:
@@ -148,7 +159,8 @@ class PostgresSink:
             sql.SQL("CREATE TABLE {} (" + COLUMNS_DDL + ")").format(self.table),
             sql.SQL("SELECT create_hypertable({}, 'time', if_not_exists => TRUE)").format(table),
             sql.SQL(
-                "ALTER TABLE {} SET (timescaledb.compress, timescaledb.compress_segmentby = 'entity_id, metric', "
+                "ALTER TABLE {} SET (timescaledb.compress, "
+                "timescaledb.compress_segmentby = 'entity_id, metric', "
                 "timescaledb.compress_orderby = 'time DESC')"
             ).format(self.table),
             sql.SQL("SELECT add_compression_policy({}, INTERVAL {}, if_not_exists => TRUE)").format(
@@ -170,7 +182,8 @@ class PostgresSink:
         self.conn.execute(
             sql.SQL(
                 "SELECT add_continuous_aggregate_policy({}, start_offset => INTERVAL '1 hour', "
-                "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)"
+                "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', "
+                "if_not_exists => TRUE)"
             ).format(sql.Literal(f"{self.schema}.{self.name}_1m"))
         )
 
@@ -184,11 +197,11 @@ class PostgresSink:
             for year, month in missing:
                 start = datetime(year, month, 1, tzinfo=timezone.utc)
                 end = datetime(*_add_months(year, month, 1), 1, tzinfo=timezone.utc)
+                partition = sql.Identifier(self.schema, f"{self.name}_p{year:04d}{month:02d}")
                 self.conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
-                        sql.Identifier(self.schema, f"{self.name}_p{year:04d}{month:02d}"),
-                        self.table, sql.Literal(start), sql.Literal(end),
-                    )
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
+                    ).format(partition, self.table, sql.Literal(start), sql.Literal(end))
                 )
         self._months.update(missing)
 
@@ -201,20 +214,15 @@ class PostgresSink:
         """
         if not rows:
             return WriteResult(0, 0)
-        first = {(row[2], row[4], row[0]): row for row in reversed(rows)}
+        unique = {(row[2], row[4], row[0]): row for row in reversed(rows)}  # the earliest stays
         if self.kind == "partitioned":
-            self.ensure_partitions({(row[0].year, row[0].month) for row in first.values()})
-        columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
+            self.ensure_partitions({(row[0].year, row[0].month) for row in unique.values()})
         with self.conn.transaction(), self.conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.stage, columns)) as copy:
+            with cur.copy(self.copy_sql) as copy:
                 copy.set_types(COPY_TYPES)
-                for row in first.values():
+                for row in unique.values():
                     copy.write_row(row)
-            cur.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (entity_id, metric, time) DO NOTHING").format(
-                    self.table, columns, columns, self.stage
-                )
-            )
+            cur.execute(self.insert_sql)
             written = cur.rowcount
         return WriteResult(written, len(rows) - written)
 

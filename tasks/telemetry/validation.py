@@ -14,6 +14,7 @@ from tasks.telemetry.model import InvalidMessage, Limits
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CONTAINERS = (dict, list)  # exactly what orjson produces
+MAX_NAME = 256
 
 
 def decode(payload: bytes | None, limits: Limits) -> Any:
@@ -22,6 +23,8 @@ def decode(payload: bytes | None, limits: Limits) -> Any:
         raise InvalidMessage("empty", "message has no value")
     if len(payload) > limits.max_bytes:
         raise InvalidMessage("too_large", f"{len(payload)} bytes > limit {limits.max_bytes}")
+    if b"\\u0000" in payload:
+        raise InvalidMessage("invalid_text", "a string contains \\u0000 (NUL), which PostgreSQL cannot store")
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -108,7 +111,20 @@ def entity_id(value: Any, where: str, *, numeric_ok: bool = False) -> str:
     allowed = (str, int) if numeric_ok else str
     if isinstance(value, bool) or not isinstance(value, allowed) or value == "":
         raise InvalidMessage("wrong_type", f"{where}: entity id must be a non-empty string")
-    return str(value)
+    return name(str(value), where)
+
+
+def name(value: str, where: str) -> str:
+    """Ids and metric names are index keys: bounded like Orion's (256), far below btree's row limit."""
+    if len(value) > MAX_NAME:
+        raise InvalidMessage("wrong_type", f"{where}: longer than {MAX_NAME} characters")
+    return value
+
+
+def optional_text(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidMessage("wrong_type", f"{where}: expected a string")
+    return value
 
 
 def _kind(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogHandler
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -21,7 +22,9 @@ def prefect_api(tmp_path_factory) -> str:
         env.setenv("PREFECT_API_URL", api)
         with temporary_settings({PREFECT_API_URL: api}):
             yield api
-            APILogHandler.flush()  # ship buffered run logs while the server is still up
+            # Ship buffered run logs and events while the server is still up.
+            APILogHandler().flush()
+            EventsWorker.drain_all(timeout=10)
 
 
 @pytest.fixture(scope="session")

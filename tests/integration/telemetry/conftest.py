@@ -86,15 +86,17 @@ def pg(pg_schema):
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory) -> str:
-    """A temporary Prefect server with its own PREFECT_HOME; flows in this process report to it."""
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+def prefect_harness(tmp_path_factory) -> str:
+    """A temporary Prefect server with its own PREFECT_HOME; flows in this process report to it.
+    Yields its API URL, for flows run in child processes."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
-        yield PREFECT_API_URL.value()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
+        env.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        with prefect_test_harness(server_startup_timeout=60):
+            yield PREFECT_API_URL.value()
 
 
 @dataclass
@@ -175,7 +177,7 @@ def kafka(bootstrap) -> Kafka:
 
 
 @pytest.fixture()
-def telemetry(request, kafka, pg_schema, monkeypatch):
+def telemetry(kafka, pg_schema, monkeypatch):
     """Per-test topics, table and group, and the environment the flow reads its settings from."""
     tag = uuid.uuid4().hex[:8]
     env = SimpleNamespace(

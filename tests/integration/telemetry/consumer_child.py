@@ -20,7 +20,8 @@ def main() -> None:
     kill_after = params.pop("kill_after_batches")
 
     def before_commit(stats: IngestStats) -> None:
-        print(json.dumps({"batches": stats.batches, "consumed": stats.consumed, "written": stats.written}), flush=True)
+        totals = {"batches": stats.batches, "consumed": stats.consumed, "written": stats.written}
+        print(json.dumps(totals), flush=True)
         if stats.batches >= kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -38,10 +38,9 @@ def run_flow(env, **params):
 
 
 def artifact_rows(state) -> dict[str, object]:
+    this_run = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
-        )
+        artifacts = client.read_artifacts(artifact_filter=this_run)
     (artifact,) = [a for a in artifacts if a.key == "telemetry-ingest"]
     data = orjson.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
     return {row["measure"]: row["value"] for row in data}
@@ -51,8 +50,9 @@ def headers(message) -> dict[str, str]:
     return {k: v.decode() for k, v in message.headers() or []}
 
 
-def test_end_to_end_table_and_dead_letters_are_exact(prefect_api, kafka, telemetry, pg, helpers):
-    v2, ld, ua = (FIXTURES / n for n in ("example-normalized.json", "example-normalized.jsonld", "message-full.json"))
+def test_end_to_end_table_and_dead_letters_are_exact(prefect_harness, kafka, telemetry, pg, helpers):
+    names = ("example-normalized.json", "example-normalized.jsonld", "message-full.json")
+    v2, ld, ua = (FIXTURES / name for name in names)
     items = [((telemetry.fiware, b"madrid", v2.read_bytes()), None),
              ((telemetry.fiware, b"madrid-ld", ld.read_bytes()), None),
              ((telemetry.opcua, b"blackice", ua.read_bytes()), None)]
@@ -96,7 +96,7 @@ def test_end_to_end_table_and_dead_letters_are_exact(prefect_api, kafka, telemet
     assert all(table[f"dead_lettered: {code}"] == n for code, n in Counter(reasons.values()).items())
 
 
-def test_replay_from_offset_zero_changes_nothing(prefect_api, kafka, telemetry, pg, helpers):
+def test_replay_from_offset_zero_changes_nothing(prefect_harness, kafka, telemetry, pg, helpers):
     items = [item for item, _ in simulated(telemetry, 300, bad_share=0.05, seed=2)]
     kafka.produce(items)
     _, first = run_flow(telemetry, max_messages=len(items))
@@ -111,7 +111,7 @@ def test_replay_from_offset_zero_changes_nothing(prefect_api, kafka, telemetry, 
     assert replay["dead_lettered"] == first["dead_lettered"]  # the DLQ is at-least-once, like the topic
 
 
-def test_poison_messages_are_dead_lettered_and_the_consumer_keeps_going(prefect_api, kafka, telemetry, pg, helpers):
+def test_poison_messages_go_to_the_dlq_and_the_consumer_keeps_going(prefect_harness, kafka, telemetry, pg, helpers):
     good = [item for item, _ in simulated(telemetry, 40, seed=3)]
     deep = b"[" * 200_000 + b"]" * 200_000
     nested = b'{"id": "x", "a": ' + b'{"b": ' * 40 + b"1" + b"}" * 41
@@ -148,7 +148,7 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_keeps_going(prefect_
     assert big.value() == items[[i[1] for i in items].index(b"poison-too_large")][2][:EXCERPT_BYTES]
 
 
-def test_micro_batch_stops_at_max_messages_and_reports_lag(prefect_api, kafka, telemetry, helpers):
+def test_micro_batch_stops_at_max_messages_and_reports_lag(prefect_harness, kafka, telemetry, helpers):
     items = [item for item, _ in simulated(telemetry, 30, seed=4)]
     kafka.produce(items)
     _, summary = run_flow(telemetry, max_messages=20, batch_size=8)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
 
-from tasks.telemetry.model import Reading
+from tasks.telemetry.model import Limits, Reading
+from tasks.telemetry.normalise import normalise
 from tasks.telemetry.sink import PostgresSink, to_row
 
+pytestmark = pytest.mark.integration
 LOG = logging.getLogger("test")
 
 
@@ -89,3 +93,29 @@ def _partitioned(pg, schema: str) -> str:
     sink = PostgresSink(pg, f"{schema}.model_{uuid.uuid4().hex[:8]}", LOG)
     sink.ensure_table()
     return sink.name
+
+
+def test_every_reading_the_normaliser_accepts_is_storable(sink, pg):
+    """Odd but valid input must not fail the database write (that would stall the consumer)."""
+    ua = orjson.loads((Path(__file__).parents[2] / "fixtures/telemetry/message-full.json").read_bytes())
+    payload = ua["Messages"]["Payload"]
+    payload["NotANumber"] = {"Value": {"Type": 11, "Body": "NaN"}, "SourceTimestamp": "2021-03-29T00:52:50Z"}
+    payload["Huge"] = {"Value": {"Type": 9, "Body": "18446744073709551615"}, "SourceTimestamp": "2021-03-29T00:52:50Z"}
+    payload["Status"] = {"Value": {"Type": 11, "Body": 1e308}, "StatusCode": {"Code": 2150891520, "Symbol": "Bad"},
+                         "SourceTimestamp": "2021-03-29T00:52:50Z"}
+    entity = {
+        "id": "Ω-" + "é" * 254, "type": "Тип", "TimeInstant": "1970-01-01T00:00:00Z",
+        "ünïcode 🌡": {"type": "Text", "value": "ok ✓ " + "x" * 10_000},
+        "empty": {"type": "Text", "value": ""},
+        "deep": {"type": "Number", "value": -0.0,
+                 "metadata": {"nested": {"type": "StructuredValue", "value": {"a": [[{"b": None}]]}}}},
+    }
+    rows = []
+    for offset, doc in enumerate([ua, entity]):
+        readings = normalise(orjson.dumps(doc), Limits(), datetime.now(timezone.utc))
+        rows += [to_row(r, "topic", 0, offset) for r in readings]
+    assert len(rows) == 5 + 3
+    assert sink.write(rows) == (8, 0)
+    stored = dict(pg.execute(sql.SQL("SELECT metric, value FROM {}").format(sink.table)).fetchall())
+    assert stored["NotANumber"] != stored["NotANumber"]  # NaN round-trips
+    assert stored["Huge"] == 18446744073709551615.0

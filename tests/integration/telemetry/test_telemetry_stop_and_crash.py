@@ -29,7 +29,7 @@ def traffic(env, n: int, seed: int):
         yield env.fiware if m.topic == FIWARE_TOPIC else env.opcua, m.key, m.value
 
 
-def test_sigkill_after_db_commit_before_offset_commit(prefect_api, kafka, telemetry, pg, helpers):
+def test_sigkill_after_db_commit_before_offset_commit(prefect_harness, kafka, telemetry, pg, helpers):
     items = list(traffic(telemetry, 240, seed=5))
     delivered = kafka.produce(items)
     expected = helpers.expected_rows(delivered)
@@ -60,7 +60,7 @@ def test_sigkill_after_db_commit_before_offset_commit(prefect_api, kafka, teleme
     assert helpers.committed_total(kafka.committed(telemetry.group, telemetry.topics)) == len(items)
 
 
-def test_long_running_mode_stops_cleanly_on_sigterm(prefect_api, kafka, telemetry, pg, helpers):
+def test_long_running_mode_stops_cleanly_on_sigterm(prefect_harness, kafka, telemetry, pg, helpers):
     delivered, stop_producing = [], threading.Event()
 
     def produce() -> None:  # a live stream, still flowing when the consumer is told to stop
@@ -79,7 +79,8 @@ def test_long_running_mode_stops_cleanly_on_sigterm(prefect_api, kafka, telemetr
                   consumer_options=telemetry.consumer_options)
     child = subprocess.Popen(
         [sys.executable, str(HERE / "flow_child.py"), json.dumps(params)], cwd=helpers.repo,
-        env={**os.environ, "PREFECT_API_URL": prefect_api}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PREFECT_API_URL": prefect_harness},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         deadline = time.monotonic() + 60

@@ -41,5 +41,6 @@ def test_mix_of_formats_and_topics_is_deterministic():
 
 
 def test_cli_help():
-    done = subprocess.run([sys.executable, "-m", "tasks.telemetry.simulator", "--help"], capture_output=True, text=True)
+    command = [sys.executable, "-m", "tasks.telemetry.simulator", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0 and "--bad-share" in done.stdout

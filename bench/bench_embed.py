@@ -1,0 +1,152 @@
+"""Embedding throughput of the embed-documents path vs a bare ``SentenceTransformer.encode``.
+
+Data: the 14 real documents of tests/fixtures (OpenAlex, arXiv, PubMed recordings, parsed
+by the project's parsers) varied into ``--docs`` distinct documents (own id, title
+suffix, abstract rotated), written as the ``scientific_documents`` mart in DuckDB.
+Model: the configured offline model (packaged all-MiniLM-L6-v2), CPU.
+
+  bare:     SentenceTransformer.encode(texts, batch_size=B) on the same prepared texts
+  pipeline: tasks.embed.pipeline.embed_documents: read the mart, plan against the cache,
+            length-sorted batches, encode, normalise, upsert into LanceDB
+  rerun:    the same call again over the unchanged mart (everything cached)
+
+Each side runs in its own child process (model load excluded from the timings, peak RSS
+its own); bare runs before and after the pipeline and the mean is the baseline.
+Targets: pipeline/bare >= 0.9; first run / rerun >= 50.
+
+    HF_HUB_OFFLINE=1 python bench/bench_embed.py --docs 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def base_documents() -> list[dict]:
+    from tasks.sources import arxiv, openalex, pubmed
+
+    rows = [openalex.parse_work(json.loads((FIXTURES / "openalex/W2741809807.json").read_bytes()))]
+    rows += arxiv.parse_page((FIXTURES / "arxiv/del_maestro_checkerboard.xml").read_bytes())
+    body = json.loads((FIXTURES / "arxiv/q_testing_s10_m10_34e56e15aaac.json").read_text())["body"]
+    rows += arxiv.parse_page(body.encode())
+    rows += pubmed.parse_page((FIXTURES / "pubmed/pubmed2.xml").read_bytes())
+    return rows
+
+
+def make_mart(path: Path, n: int) -> None:
+    from datetime import datetime, timezone
+
+    import duckdb
+    import pyarrow as pa
+
+    from tasks.documents import DOCUMENT_SCHEMA, finalise
+
+    base = base_documents()
+    now = datetime.now(timezone.utc)
+    rows = []
+    for i in range(n):
+        doc = dict(base[i % len(base)])
+        words = (doc["abstract"] or "").split()
+        shift = i % max(1, len(words))
+        doc |= {"document_id": f"{doc['document_id']}#v{i}", "source_id": f"{doc['source_id']}v{i}",
+                "title": f"{doc['title']} (variant {i})",
+                "abstract": " ".join(words[shift:] + words[:shift]) or None}
+        rows.append(finalise(doc, run_id="bench", ingested_at=now, raw_key="bench"))
+    with duckdb.connect(str(path)) as con:
+        con.register("docs", pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA))
+        con.execute("create or replace table main.scientific_documents as select * from docs")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bare(work: str, batch_size: int, queue) -> None:
+    import duckdb
+    from sentence_transformers import SentenceTransformer
+
+    from tasks.embed.backends import document_text
+    from tasks.embed.model import locate_model
+    from tasks.settings import Settings
+
+    settings = Settings()
+    model = SentenceTransformer(str(locate_model(settings.embed_offline_model)), device="cpu")
+    with duckdb.connect(str(Path(work) / "warehouse.duckdb")) as con:
+        rows = con.execute("select title, abstract from main.scientific_documents").fetchall()
+    texts = [document_text(t, a, model.max_seq_length) for t, a in rows]
+    model.encode(texts[:8], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    model.encode(texts, batch_size=batch_size)
+    queue.put({"seconds": time.perf_counter() - start, "docs": len(texts), "peak_mib": peak_rss_mib()})
+
+
+def run_pipeline(work: str, batch_size: int, queue) -> None:
+    from tasks.embed.backends import LocalBackend
+    from tasks.embed.model import resolve_model
+    from tasks.embed.pipeline import WarehouseDocuments, embed_documents
+    from tasks.settings import Settings
+    from tasks.sinks.lancedb_sink import LanceDBSink
+
+    settings = Settings()
+    backend = LocalBackend(resolve_model(settings.embed_offline_model, None), device="cpu")
+    backend.encode_batches([["warm-up"] * 8])
+    sink = LanceDBSink(str(Path(work) / "lancedb"), "bench")
+    source = WarehouseDocuments(settings)
+    start = time.perf_counter()
+    first = embed_documents(source, sink, backend, batch_size=batch_size)
+    first_s = time.perf_counter() - start
+    start = time.perf_counter()
+    again = embed_documents(source, sink, backend, batch_size=batch_size)
+    rerun_s = time.perf_counter() - start
+    queue.put({"seconds": first_s, "docs": first.embedded, "rerun_seconds": rerun_s,
+               "rerun_embedded": again.embedded, "model_id": backend.model.model_id,
+               "peak_mib": peak_rss_mib()})
+
+
+def child(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-embed-") as work:
+        os.environ.update({"KI_DATA_DIR": work, "KI_DUCKDB_PATH": str(Path(work) / "warehouse.duckdb"),
+                           "KI_WAREHOUSE": "duckdb", "HF_HUB_OFFLINE": "1"})
+        make_mart(Path(work) / "warehouse.duckdb", args.docs)
+        bare1 = child(run_bare, work, args.batch_size)
+        pipe = child(run_pipeline, work, args.batch_size)
+        bare2 = child(run_bare, work, args.batch_size)
+
+    bare_rate = args.docs / ((bare1["seconds"] + bare2["seconds"]) / 2)
+    pipe_rate = pipe["docs"] / pipe["seconds"]
+    print(f"documents: {args.docs}, batch size {args.batch_size}, model {pipe['model_id']}, CPU")
+    print(f"bare encode:     {bare_rate:8.1f} docs/s  ({bare1['seconds']:.2f}s, {bare2['seconds']:.2f}s)"
+          f"  peak RSS {max(bare1['peak_mib'], bare2['peak_mib']):.0f} MiB")
+    print(f"pipeline:        {pipe_rate:8.1f} docs/s  ({pipe['seconds']:.2f}s, embedded {pipe['docs']})"
+          f"  peak RSS {pipe['peak_mib']:.0f} MiB")
+    print(f"rerun unchanged: {pipe['rerun_seconds']:.3f}s (embedded {pipe['rerun_embedded']})")
+    print(f"ratio pipeline/bare:  {pipe_rate / bare_rate:.3f}  (target >= 0.9)")
+    print(f"ratio first/rerun:    {pipe['seconds'] / pipe['rerun_seconds']:.1f}x  (target >= 50)")
+
+
+if __name__ == "__main__":
+    main()
