@@ -144,7 +144,7 @@ class MissingDeployments(RuntimeError):
 
 
 def _all_automations(client: SyncPrefectClient, managed_only: bool = False) -> list[Automation]:
-    """Every automation (or every managed one), newest first, page by page: the API caps one answer."""
+    """Every automation (or every managed one), newest first, paged: the API caps one answer."""
     tags = AutomationFilter(tags=AutomationFilterTags(all_=[MANAGED_TAG])) if managed_only else None
     found: list[Automation] = []
     while page := client.read_automations(automations=tags, sort=AutomationSort.CREATED_DESC,
@@ -153,9 +153,9 @@ def _all_automations(client: SyncPrefectClient, managed_only: bool = False) -> l
     return found
 
 
-def _deployment_ids(client: SyncPrefectClient, declared: tuple[Declared, ...]) -> dict[str, UUID]:
+def _deployment_ids(client: SyncPrefectClient) -> dict[str, UUID]:
     ids, missing = {}, []
-    for name in sorted({d.deployment for d in declared}):
+    for name in sorted({d.deployment for d in DECLARED}):
         try:
             ids[name] = client.read_deployment_by_name(name).id
         except ObjectNotFound:
@@ -172,15 +172,15 @@ def _unchanged(current: Automation, desired: AutomationCore) -> bool:
             == desired.model_dump(include=_COMPARED))
 
 
-def apply(client: SyncPrefectClient, declared: tuple[Declared, ...] = DECLARED) -> dict[str, str]:
-    """Make the server hold exactly ``declared``; returns what happened to each name."""
-    ids = _deployment_ids(client, declared)
+def apply(client: SyncPrefectClient) -> dict[str, str]:
+    """Make the server hold exactly what is declared; returns what happened to each name."""
+    ids = _deployment_ids(client)
     by_name: dict[str, list[Automation]] = {}
     for automation in _all_automations(client):
         by_name.setdefault(automation.name, []).append(automation)
 
     outcome: dict[str, str] = {}
-    for item in declared:
+    for item in DECLARED:
         desired = item.automation(ids[item.deployment])
         *duplicates, current = by_name.get(item.name) or [None]
         for duplicate in duplicates:  # the name is ours: one automation per name, the oldest kept
@@ -193,27 +193,27 @@ def apply(client: SyncPrefectClient, declared: tuple[Declared, ...] = DECLARED) 
         else:
             client.update_automation(current.id, desired)
             outcome[item.name] = "updated"
-    for name in delete_undeclared(client, declared):
+    for name in delete_undeclared(client):
         outcome[name] = "deleted"
     return outcome
 
 
-def delete_undeclared(client: SyncPrefectClient, declared: tuple[Declared, ...] = DECLARED) -> list[str]:
+def delete_undeclared(client: SyncPrefectClient) -> list[str]:
     """Delete managed automations whose name is no longer declared; returns their names."""
-    names = {d.name for d in declared}
+    names = {d.name for d in DECLARED}
     stale = [a for a in _all_automations(client, managed_only=True) if a.name not in names]
     for automation in stale:
         client.delete_automation(automation.id)
     return [a.name for a in stale]
 
 
-def describe(client: SyncPrefectClient, declared: tuple[Declared, ...] = DECLARED) -> list[str]:
+def describe(client: SyncPrefectClient) -> list[str]:
     """One line per declared or managed automation, with its state on the server."""
     automations = _all_automations(client)
     on_server = {a.name: a for a in automations}
-    names = {d.name for d in declared}
+    names = {d.name for d in DECLARED}
     lines = []
-    for item in declared:
+    for item in DECLARED:
         found = on_server.get(item.name)
         state = "missing" if found is None else ("enabled" if found.enabled else "paused")
         lines.append(f"{item.name}  [{state}]  {sorted(item.trigger.expect)} -> {item.deployment}")

@@ -16,6 +16,12 @@ from tasks.settings import Settings
 from tasks.sources import arxiv
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
+from tests.fakes import FakeClock, source_settings
+
+
+def settings() -> Settings:
+    return source_settings(contact_email=None)
+
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DEL_MAESTRO = (FIXTURES / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
@@ -25,23 +31,6 @@ ERROR = orjson.loads((FIXTURES / "arxiv" / "id_abc_s0_m100_b79c8dcf6bc3.json").r
 ERROR_FEED = ERROR["body"].encode()
 BOMB = (FIXTURES / "synthetic" / "billion_laughs.xml").read_bytes()
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def settings() -> Settings:
-    return Settings(contact_email=None, openalex_api_key=None, ncbi_api_key=None, http_max_retries=1)
 
 
 def limiter(clock: FakeClock | None = None) -> RateLimiter:

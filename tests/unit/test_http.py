@@ -22,35 +22,20 @@ from tasks.sources.http import (
     redact_params,
     redact_url,
 )
+from tests.fakes import FakeClock, source_settings
+
+
+def settings(**overrides) -> Settings:
+    return source_settings(**{"http_max_retries": 3, "max_response_bytes": 10_000, **overrides})
+
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 URL = "https://api.example.org/things"
 
 
-class FakeClock:
-    """Monotonic clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def settings(**overrides) -> Settings:
-    values = dict(contact_email="ops@example.org", openalex_api_key=None, ncbi_api_key=None,
-                  http_max_retries=3, max_response_bytes=10_000)
-    return Settings(**{**values, **overrides})
-
-
 def run(responses, *, params=None, rng=lambda: 0.5, describe_error=None, **settings_overrides):
     """fetch() against a transport answering from ``responses`` in turn."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     seen: list[httpx.Request] = []
     queue = list(responses)
 
@@ -72,7 +57,7 @@ def run(responses, *, params=None, rng=lambda: 0.5, describe_error=None, **setti
 # --- rate limiter -----------------------------------------------------------------
 
 def test_limiter_never_exceeds_rate():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(10, clock=clock.clock, sleep=clock.sleep)
     stamps = []
     for _ in range(35):
@@ -85,7 +70,7 @@ def test_limiter_never_exceeds_rate():
 
 
 def test_limiter_does_not_wait_when_calls_are_already_slow():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(1 / 3, clock=clock.clock, sleep=clock.sleep)
     limiter.acquire()
     clock.now += 5
@@ -94,7 +79,7 @@ def test_limiter_does_not_wait_when_calls_are_already_slow():
 
 
 def test_limiter_gives_concurrent_callers_distinct_slots():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     waits: list[float] = []
     lock = threading.Lock()
 

@@ -19,29 +19,16 @@ from tasks.settings import Settings
 from tasks.sources import openalex
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
+from tests.fakes import FakeClock, source_settings
+
+
+def settings(**overrides) -> Settings:
+    return source_settings(**{"http_max_retries": 2, **overrides})
+
 
 RAW = (Path(__file__).resolve().parents[1] / "fixtures" / "openalex" / "W2741809807.json").read_bytes()
 WORK = orjson.loads(RAW)
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def settings(**overrides) -> Settings:
-    values = dict(contact_email="ops@example.org", openalex_api_key=None, ncbi_api_key=None,
-                  http_max_retries=2)
-    return Settings(**{**values, **overrides})
 
 
 def list_page(works: list, next_cursor: str | None = None) -> bytes:

@@ -19,6 +19,11 @@ from tasks.settings import Settings
 from tasks.sources import pubmed
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
+from tests.fakes import FakeClock, source_settings
+
+
+settings = source_settings
+
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EFETCH = (FIXTURES / "pubmed" / "pubmed2.xml").read_bytes()
@@ -26,25 +31,6 @@ ESEARCH = (FIXTURES / "pubmed" / "esearch2.xml").read_bytes()
 ESEARCH_EMPTY = (FIXTURES / "pubmed" / "esearch8.xml").read_bytes()
 WEBENV = "MCID_6927d6e7fee3e90f880ec190"  # as recorded in esearch2.xml
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def settings(**overrides) -> Settings:
-    values = dict(contact_email="ops@example.org", openalex_api_key=None, ncbi_api_key=None,
-                  http_max_retries=1)
-    return Settings(**{**values, **overrides})
 
 
 def limiter(rate: float = pubmed.RATE_PER_S, clock: FakeClock | None = None) -> RateLimiter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 POOL = "ki-automations-e2e"
 
 # The deployments the automations run, as proposed for prefect.yaml; the test copy gets
-# the ones prefect.yaml does not declare yet (Stack.added_to_test_copy). One embed and one
-# graph load at a time: three daily syncs finishing together queue instead of racing.
+# the ones prefect.yaml does not declare yet, with a warning. One embed and one graph
+# load at a time: three daily syncs finishing together queue instead of racing.
 ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "ENQUEUE"}
 TARGETS = {
     EMBED_AFTER_SYNC: {"entrypoint": "flows/embed_documents.py:embed_documents",
@@ -46,9 +47,6 @@ class Stack:
     api_url: str
     env: dict[str, str]
     """Environment for the prefect CLI and ``python -m flows.automations`` against the server."""
-    data_dir: Path
-    added_to_test_copy: list[str]
-    """Target deployments prefect.yaml lacks, declared in the test copy only."""
 
 
 def prefect_cli(*args: str, env: dict, timeout: float = 300) -> str:
@@ -65,7 +63,7 @@ def automations_cli(*args: str, env: dict) -> str:
     return proc.stdout
 
 
-def local_prefect_yaml(dest: Path) -> tuple[Path, list[str]]:
+def local_prefect_yaml(dest: Path) -> Path:
     """prefect.yaml with only the pool (and the pull step's directory) swapped for this machine."""
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
@@ -73,11 +71,13 @@ def local_prefect_yaml(dest: Path) -> tuple[Path, list[str]]:
         config.pop(step, None)  # no image for a process pool
     declared = {d["name"] for d in config["deployments"]}
     added = [target for target in TARGETS if target.split("/", 1)[1] not in declared]
+    if added:
+        warnings.warn(f"prefect.yaml lacks {', '.join(added)}: declared in the test copy only")
     config["deployments"] += [{"name": t.split("/", 1)[1], **TARGETS[t]} for t in added]
     for deployment in config["deployments"]:
         deployment["work_pool"] = {"name": POOL}
     dest.write_text(yaml.safe_dump(config, sort_keys=False))
-    return dest, added
+    return dest
 
 
 def wait_until_idle(timeout: float) -> None:
@@ -98,7 +98,7 @@ def platform(tmp: Path) -> Iterator[Stack]:
     with prefect_server(tmp / "server") as api, local_falkordb(tmp / "falkordb") as bolt:
         env = prefect_env(tmp / "cli", api)
         prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
-        prefect_file, added = local_prefect_yaml(tmp / "prefect.yaml")
+        prefect_file = local_prefect_yaml(tmp / "prefect.yaml")
         prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file), env=env)
         automations_cli("apply", env=env)
 
@@ -115,4 +115,4 @@ def platform(tmp: Path) -> Iterator[Stack]:
                   "--with-healthcheck"]
         with background(worker, env=worker_env, log=tmp / "worker.log",
                         health_url=f"http://127.0.0.1:{port}/health"):
-            yield Stack(api, env, tmp / "data", added)
+            yield Stack(api, env)

@@ -1,4 +1,4 @@
-"""The declared automations on a real Prefect server, end to end (see conftest.Stack).
+"""The declared automations on a real Prefect server, end to end (the platform: stack.py).
 
 A literature-sync deployment run, started the way a user starts one (`prefect deployment
 run … --watch`), must lead to embed-documents and graph-load runs that complete; an
@@ -28,6 +28,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+from prefect.events.schemas.events import ReceivedEvent
 
 from flows.automations import (
     DECLARED,
@@ -57,7 +58,8 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 120) -> 
     return found
 
 
-def action_outcomes(client: SyncPrefectClient, triggering_event_id: uuid.UUID, expected: int) -> dict[str, dict]:
+def action_outcomes(client: SyncPrefectClient, triggering_event_id: uuid.UUID,
+                    expected: int) -> dict[str, ReceivedEvent]:
     """What each automation did about one event: {automation name: action event}, once all answered."""
     def probe():
         page = client.read_events(EventFilter(
@@ -70,7 +72,7 @@ def action_outcomes(client: SyncPrefectClient, triggering_event_id: uuid.UUID, e
     return wait_for(probe, f"automation actions for event {triggering_event_id}")
 
 
-def created_run(action_event) -> uuid.UUID:
+def created_run(action_event: ReceivedEvent) -> uuid.UUID:
     assert action_event.event == "prefect.automation.action.executed", action_event.payload
     return next(uuid.UUID(r.id.removeprefix("prefect.flow-run.")) for r in action_event.related
                 if r.role == "flow-run")
@@ -110,7 +112,8 @@ def synced(stack: Stack) -> FlowRun:
                 "--watch", "--watch-timeout", "240", env=stack.env, timeout=300)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(SYNC)
-        [run] = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))
+        [run] = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))
     assert run.state.is_completed(), run.state
     return run
 
@@ -124,7 +127,7 @@ def test_completed_sync_embeds_and_loads_the_graph_of_its_documents(synced: Flow
 
         for name, run in runs.items():
             assert run.state.is_completed(), f"{name}: {run.state}"
-            assert run.parameters == {"documents": "changed"}
+            assert run.parameters["documents"] == "changed"
             assert run.created_by.type == "AUTOMATION" and run.created_by.display_value == name
         assert client.read_deployment(runs[EMBED].deployment_id).name == EMBED_AFTER_SYNC.split("/")[1]
         assert client.read_deployment(runs[GRAPH].deployment_id).name == GRAPH_AFTER_SYNC.split("/")[1]
@@ -188,7 +191,8 @@ def test_applying_twice_leaves_one_of_each_and_removes_only_our_undeclared(stack
                                                 trigger=noop, actions=[DoNothing()]))
         theirs = client.create_automation(AutomationCore(name="someone else's", trigger=noop,
                                                          actions=[DoNothing()]))
-        client.create_automation(AutomationCore.model_validate(before[EMBED].model_dump(exclude={"id"})))
+        duplicate = AutomationCore.model_validate(before[EMBED].model_dump(exclude={"id"}))
+        client.create_automation(duplicate)
         client.pause_automation(before[GRAPH].id)
 
         outcome = apply(client)
