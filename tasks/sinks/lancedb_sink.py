@@ -51,9 +51,12 @@ class LanceDBSink:
         self._db = lancedb.connect(uri)
 
     def _table(self):
-        if self.table_name not in self._db.list_tables().tables:
-            return None
-        return self._db.open_table(self.table_name)
+        try:
+            return self._db.open_table(self.table_name)
+        except ValueError as exc:
+            if "not found" in str(exc):
+                return None
+            raise
 
     def fingerprints(self) -> dict[str, tuple[str, str]]:
         table = self._table()

@@ -15,7 +15,7 @@ from tasks.telemetry.stop import StopFlag
 
 
 def ingest_config(settings: Settings, **params: Any) -> IngestConfig:
-    """Connections and bounds from settings; topics, group and limits from the flow's parameters."""
+    """Connections and message bounds from settings; topics, group and run bounds from the flow."""
     return IngestConfig(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         database_url=settings.telemetry_database_url.get_secret_value(),

@@ -194,6 +194,8 @@ def test_applying_twice_leaves_one_of_each_and_removes_only_our_undeclared(stack
         duplicate = AutomationCore.model_validate(before[EMBED].model_dump(exclude={"id"}))
         client.create_automation(duplicate)
         client.pause_automation(before[GRAPH].id)
+        listed = automations_cli("list", env=stack.env)
+        assert f"{GRAPH}  [paused]" in listed and "knowledge-ingest: retired  [not declared" in listed
 
         outcome = apply(client)
         assert outcome == {EMBED: "unchanged", GRAPH: "updated", ON_OBJECT: "unchanged",

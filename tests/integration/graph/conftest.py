@@ -55,8 +55,8 @@ graph_marts_check:
 
 @pytest.fixture(scope="session")
 def bolt_uri(tmp_path_factory) -> str:
-    with local_falkordb(tmp_path_factory.mktemp("falkordb")) as uri:
-        yield uri
+    with local_falkordb(tmp_path_factory.mktemp("falkordb")) as server:
+        yield server.uri
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tasks.graph.loader import EDGE_TYPES, NODE_LABELS, GraphLoader, RowTooLarge, _batches
+from tasks.graph.loader import EDGE_TYPES, NODE_LABELS, GraphLoader, RowTooLarge, _batches, _escape, inlined_size
 from tasks.graph.marts import read_graph, select_rows
 from tasks.settings import Settings
 from tests.unit.embed.fixture_docs import revise
@@ -119,10 +119,11 @@ def test_graph_marts_build_on_postgres_as_on_duckdb(graph_marts, graph_settings,
 
 
 def test_batches_keep_under_the_parameter_budget_of_inlining_servers():
-    rows = [{"id": f"n{i}", "props": {"name": "x" * 40}} for i in range(100)]
+    rows = [[f"n{i}", "x" * 40, None, 7, True] for i in range(100)]
     batches = list(_batches(rows, 1000, max_bytes=1000))
-    assert sum(map(len, batches)) == 100 and len(batches) > 1
-    assert all(len(str(b)) < 1100 for b in batches)
+    assert [r for b in batches for r in b] == rows and len(batches) > 1
+    assert all(len("CYPHER rows=[] ") + inlined_size(b) <= 1000 for b in batches)
+    assert inlined_size(_escape(["it's", None, 3, True, {"k": 1.5}])) == len("['it\\'s', NULL, 3, true, {k: 1.500000}]")
     assert [len(b) for b in _batches(rows, 30)] == [30, 30, 30, 10]
     with pytest.raises(RowTooLarge):
-        list(_batches([{"id": "big", "props": {"t": "x" * 5000}}], 10, max_bytes=3000))
+        list(_batches([["big", "x" * 5000]], 10, max_bytes=3800))

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,17 +234,10 @@ def committed_total(offsets: dict[tuple[str, int], int]) -> int:
     return sum(max(0, o) for o in offsets.values())
 
 
-def by_partition(delivered: list[Delivered]) -> dict[tuple[str, int], list[Delivered]]:
-    groups = defaultdict(list)
-    for d in delivered:
-        groups[(d.topic, d.partition)].append(d)
-    return groups
-
-
 @pytest.fixture(scope="session")
 def helpers():
     """Module-level helpers for the test files (importlib mode cannot import this conftest)."""
     return SimpleNamespace(
         expected_rows=expected_rows, table_rows=table_rows, table_checksum=table_checksum,
-        committed_total=committed_total, by_partition=by_partition, repo=REPO, database_url=DATABASE_URL,
+        committed_total=committed_total, repo=REPO, database_url=DATABASE_URL,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from tasks.embed.model import ModelUnavailable, resolve_model
 from tasks.embed.pipeline import WarehouseDocuments, embed_documents, plan
 from tasks.embed.search import NoVectorsForModel, search
 from tasks.sinks import lancedb_uri, make_sink
-from tasks.sinks.base import SinkWriteError
+from tasks.sinks.base import SinkWriteError, VectorRecord
 from tasks.sinks.lancedb_sink import LanceDBSink
 from tests.unit.embed.conftest import PACKAGED
 from tests.unit.embed.fixture_docs import revise, write_mart
@@ -150,9 +151,6 @@ def test_lancedb_upsert_twice_leaves_one_row_per_document(settings, backend, doc
 
 
 def test_lancedb_builds_its_index_once_large_enough(tmp_path):
-    from tasks.sinks.base import VectorRecord
-    from datetime import datetime, timezone
-
     rng = np.random.default_rng(7)
     sink = LanceDBSink(str(tmp_path / "lance"), "docs", index_min_rows=300)
     now = datetime.now(timezone.utc)
