@@ -5,7 +5,7 @@
 #
 #   CPU pools:  docker build -t REPO:0.1.0 .
 #   GPU pool and RayCluster (embeddings):
-#               docker build -t REPO:0.1.0-gpu --build-arg EXTRAS=k8s,embed,ray \
+#               docker build -t REPO:0.1.0-gpu --build-arg EXTRAS=k8s,graph,embed,ray \
 #                 --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .
 #   Spark drivers need a JRE: --build-arg APT_PACKAGES=openjdk-17-jre-headless
 #
@@ -18,7 +18,7 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG EXTRAS=k8s
+ARG EXTRAS=k8s,graph
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \

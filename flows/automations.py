@@ -1,6 +1,6 @@
 """Event-based automations, declared as code: ``python -m flows.automations apply|list|delete-undeclared``.
 
-Declared here (see docs/automations.md):
+Declared here (see the README, "Automations"):
 
 * **embed after sync** and **graph after sync**: every ``literature-sync`` run that a
   deployment started and that ends ``Completed`` runs ``embed-documents/embed-after-sync``

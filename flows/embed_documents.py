@@ -20,12 +20,13 @@ class VectorStoreRejected(RuntimeError):
 @flow(name="embed-documents")
 def embed_documents(
     documents: Literal["changed", "all"] = "changed",
-    backend: Literal["auto", "local", "ray"] | None = None,
+    backend: Literal["auto", "local", "ray", "ray-gpu", "ray-cpu"] | None = None,
     model: str | None = None,
 ) -> dict:
     """Embed new and changed documents (``all`` re-embeds every one).
 
-    ``backend`` and ``model`` override KI_EMBED_BACKEND / KI_EMBED_MODEL for this run.
+    ``backend`` and ``model`` override KI_EMBED_BACKEND / KI_EMBED_MODEL for this run
+    (``ray-gpu`` asks Ray for GPU actors even while its GPU workers are scaled to zero).
     A model change re-embeds everything, because the cache is keyed by the model too.
     """
     logger = get_run_logger()

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     embed_allow_fallback: bool = Field(True, validation_alias=_env("KI_EMBED_ALLOW_FALLBACK"))
     embed_backend: str = Field(
         "auto", validation_alias=_env("KI_EMBED_BACKEND"),
-        description="auto (ray when RAY_ADDRESS is set, else local) | local | ray",
+        description="auto (ray when RAY_ADDRESS is set, else local) | local | ray | ray-gpu | ray-cpu",
     )
     embed_batch_size: int = Field(64, validation_alias=_env("KI_EMBED_BATCH_SIZE"))
     embed_chunk_size: int = Field(

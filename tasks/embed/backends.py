@@ -96,9 +96,14 @@ class _EmbedActor:
 
 
 class RayBackend:
-    """An actor pool: one actor per GPU (``num_gpus=1``), or CPU actors when there is no GPU."""
+    """An actor pool: one actor per GPU (``num_gpus=1``), or CPU actors when there is no GPU.
 
-    def __init__(self, info: ModelInfo, *, address: str | None = None, num_actors: int = 0):
+    ``use_gpus=None`` decides from the GPUs the cluster has now; ``True`` asks for GPU
+    actors even when it has none yet, so an autoscaler starts GPU workers from zero.
+    """
+
+    def __init__(self, info: ModelInfo, *, address: str | None = None, num_actors: int = 0,
+                 use_gpus: bool | None = None):
         import ray
         from ray.util import ActorPool
 
@@ -106,8 +111,8 @@ class RayBackend:
             ray.init(address=address or None, ignore_reinit_error=True)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
-        if gpus:
-            options, count = {"num_gpus": 1}, num_actors or gpus
+        if use_gpus if use_gpus is not None else gpus > 0:
+            options, count = {"num_gpus": 1}, num_actors or max(1, gpus)
         else:
             options, count = {"num_cpus": 1}, num_actors or max(1, int(resources.get("CPU", 1)))
         actor = ray.remote(_EmbedActor).options(**options)
@@ -126,10 +131,15 @@ class RayBackend:
         self._actors = []
 
 
+# ray: GPU actors if the cluster has GPUs now, else CPU actors; ray-gpu / ray-cpu: forced
+_RAY_GPUS = {"ray": None, "ray-gpu": True, "ray-cpu": False}
+BACKENDS = ("auto", "local", *_RAY_GPUS)
+
+
 def choose_backend(kind: str, ray_address: str | None) -> str:
     """``auto`` means Ray when a cluster address is configured, else in-process."""
-    if kind not in {"auto", "local", "ray"}:
-        raise ValueError(f"embed backend must be auto, local or ray, not {kind!r}")
+    if kind not in BACKENDS:
+        raise ValueError(f"embed backend must be one of {BACKENDS}, not {kind!r}")
     if kind == "auto":
         return "ray" if ray_address else "local"
     return kind
@@ -137,6 +147,7 @@ def choose_backend(kind: str, ray_address: str | None) -> str:
 
 def make_backend(kind: str, info: ModelInfo, *, ray_address: str | None = None,
                  ray_actors: int = 0) -> EmbeddingBackend:
-    if choose_backend(kind, ray_address) == "ray":
-        return RayBackend(info, address=ray_address, num_actors=ray_actors)
+    kind = choose_backend(kind, ray_address)
+    if kind in _RAY_GPUS:
+        return RayBackend(info, address=ray_address, num_actors=ray_actors, use_gpus=_RAY_GPUS[kind])
     return LocalBackend(info)

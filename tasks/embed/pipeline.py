@@ -9,7 +9,7 @@ run that dies keeps every finished chunk; the next run picks up the rest.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Mapping, Protocol, Sequence
 
@@ -61,9 +61,6 @@ class EmbedReport:
     upserted: int = 0
     failed: int = 0
     errors: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def plan(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -72,9 +72,6 @@ class GraphLoadReport:
         self.nodes_deleted += counters.nodes_deleted
         self.relationships_created += counters.relationships_created
         self.relationships_deleted += counters.relationships_deleted
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _value(value):

@@ -8,9 +8,12 @@ Bound to 127.0.0.1 only, nothing persisted (``--save ""``).
 
 from __future__ import annotations
 
+import ctypes
 import random
+import signal
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +39,11 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the process that started it dies, even by a kill."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass(frozen=True)
 class LocalBolt:
     uri: str
@@ -57,7 +65,8 @@ def local_falkordb(workdir: Path, *, timeout: float = 30.0) -> Iterator[LocalBol
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         deadline = time.monotonic() + timeout
         while not _accepts(bolt_port):

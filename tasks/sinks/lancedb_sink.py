@@ -132,9 +132,5 @@ class LanceDBSink:
                 .select(["document_id", "title", "url", "_distance"]).limit(k).to_list())
         return [SearchHit(r["document_id"], r["title"], 1.0 - float(r["_distance"]), r["url"]) for r in rows]
 
-    def count(self) -> int:
-        table = self._table()
-        return 0 if table is None else table.count_rows()
-
     def close(self) -> None:
         self._db = None

@@ -4,6 +4,8 @@ A process work pool stands in for the Kubernetes pool; the test copy of
 prefect.yaml changes only the pool name and the pull step's directory.
 """
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -41,10 +43,14 @@ def worker(tmp_path, prefect_api):
     prefect("work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", POOL],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     yield env
-    proc.terminate()
-    proc.wait(timeout=30)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     log.close()
 
 

@@ -105,7 +105,7 @@ def platform(tmp: Path) -> Iterator[Stack]:
         port = free_port()
         worker_env = prefect_env(tmp / "worker", api) | {
             "KI_DATA_DIR": str(tmp / "data"),
-            "NEO4J_URI": bolt,
+            "NEO4J_URI": bolt.uri,
             "HF_HUB_OFFLINE": "1",  # no model hub here: embed falls back to the packaged model
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",

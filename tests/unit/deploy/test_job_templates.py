@@ -28,7 +28,7 @@ GPU_IMAGE = "ghcr.io/knowledge-ingest/knowledge-ingest:0.1.0-gpu"
 CPU_IMAGE = "ghcr.io/knowledge-ingest/knowledge-ingest:0.1.0"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
-# job_variables the embed-documents deployment gets (see docs/kubernetes.md).
+# job_variables the embed-documents deployment gets (see helm/knowledge-ingest/README.md).
 EMBED_JOB_VARIABLES = {
     "image": GPU_IMAGE,
     "gpu_limit": 1,

