@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from child import in_child
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
@@ -130,16 +131,6 @@ def run_pipeline(work: str, batch_size: int, attempt: int, queue) -> None:
                "model_id": backend.model.model_id, "peak_mib": peak_rss_mib()})
 
 
-def child(target, *args) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=400)
@@ -153,8 +144,8 @@ def main() -> None:
                            "KI_WAREHOUSE": "duckdb", "HF_HUB_OFFLINE": "1"})
         make_mart(Path(work) / "warehouse.duckdb", args.docs)
         for attempt in range(args.repeat):
-            sides = [lambda: bares.append(child(run_bare, work, args.batch_size)),
-                     lambda: pipes.append(child(run_pipeline, work, args.batch_size, attempt))]
+            sides = [lambda: bares.append(in_child(run_bare, work, args.batch_size)),
+                     lambda: pipes.append(in_child(run_pipeline, work, args.batch_size, attempt))]
             for side in sides if attempt % 2 == 0 else reversed(sides):
                 side()
 

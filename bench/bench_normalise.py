@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import random
 import resource
 import tempfile
@@ -31,9 +30,10 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from child import in_child
 
-from tasks.landing import write_manifest
 from tasks.lake import Lake, gzip_bytes, raw_key
+from tasks.landing import write_manifest
 from tasks.normalise import normalise_window
 from tasks.sources import openalex
 from tasks.watermark import Checkpoint
@@ -123,16 +123,6 @@ def run_floor(pages: list[str], out: str, queue) -> None:
     queue.put((elapsed, len(cols["id"]), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
-def measure(target, args) -> tuple[float, int, int]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=200_000)
@@ -152,8 +142,8 @@ def main() -> None:
 
         best = {"floor": (float("inf"), 0, 0), "pipeline": (float("inf"), 0, 0)}
         for _ in range(args.repeat):
-            floor = measure(run_floor, ([str(p) for p in pages], str(tmp / "floor.parquet")))
-            pipe = measure(run_pipeline, (str(tmp / "lake"), window))
+            floor = in_child(run_floor, [str(p) for p in pages], str(tmp / "floor.parquet"))
+            pipe = in_child(run_pipeline, str(tmp / "lake"), window)
             best["floor"] = min(best["floor"], floor)
             best["pipeline"] = min(best["pipeline"], pipe)
 

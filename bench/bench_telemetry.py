@@ -40,12 +40,24 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from tasks.telemetry.consumer import IngestConfig, IngestStats, consumer_config, producer_config, run
+from tasks.telemetry.consumer import (
+    IngestConfig,
+    IngestStats,
+    consumer_config,
+    producer_config,
+    run,
+)
 from tasks.telemetry.dlq import DeadLetterQueue
 from tasks.telemetry.model import InvalidMessage, Limits
 from tasks.telemetry.normalise import normalise
-from tasks.telemetry.sink import COPY_COLUMNS, COPY_TYPES, PostgresSink, WriteResult, to_row
 from tasks.telemetry.simulator import FIWARE_TOPIC, generate
+from tasks.telemetry.sink import (
+    COPY_COLUMNS,
+    COPY_TYPES,
+    PostgresSink,
+    WriteResult,
+    to_row,
+)
 from tasks.telemetry.stop import StopFlag
 
 LOG = logging.getLogger("bench")

@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import yaml
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -86,3 +88,25 @@ def moto_server(workdir: Path):
     url = f"http://127.0.0.1:{port}"
     with background(cmd, env=dict(os.environ), log=workdir / "moto.log", health_url=f"{url}/moto-api/"):
         yield url
+
+
+def prefect_cli(*args: str, env: dict, timeout: float = 300) -> str:
+    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def local_prefect_yaml(dest: Path, pool: str) -> Path:
+    """prefect.yaml with only the pool (and the pull step's directory) swapped for this machine.
+
+    A process pool stands in for the Kubernetes pools, so there is no image to build or push.
+    """
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    for step in ("build", "push"):
+        config.pop(step, None)
+    for deployment in config["deployments"]:
+        deployment["work_pool"] = {"name": pool}
+    dest.write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest

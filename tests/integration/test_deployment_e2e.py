@@ -7,40 +7,19 @@ prefect.yaml changes only the pool name and the pull step's directory.
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
-from tests.servers import BIN, prefect_env
+from tests.servers import BIN, ROOT, local_prefect_yaml, prefect_cli, prefect_env
 
-ROOT = Path(__file__).resolve().parents[2]
 POOL = "e2e-process-pool"
-
-
-def prefect(*args: str, env: dict, timeout: float = 300) -> str:
-    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def local_prefect_yaml(dest: Path) -> Path:
-    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
-    for name in ("build", "push"):
-        config.pop(name, None)  # no image to build for a process pool
-    for deployment in config["deployments"]:
-        deployment["work_pool"] = {"name": POOL}
-    dest.write_text(yaml.safe_dump(config))
-    return dest
 
 
 @pytest.fixture
 def worker(tmp_path, prefect_api):
     env = prefect_env(tmp_path / "home", prefect_api) | {"KI_DATA_DIR": str(tmp_path / "data")}
-    prefect("work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
+    prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", POOL],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -56,12 +35,12 @@ def worker(tmp_path, prefect_api):
 
 def test_deployment_run_from_prefect_yaml_fills_the_mart(tmp_path, worker):
     env = worker
-    prefect_file = local_prefect_yaml(tmp_path / "prefect.yaml")
-    out = prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file), env=env)
+    prefect_file = local_prefect_yaml(tmp_path / "prefect.yaml", POOL)
+    out = prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file), env=env)
     assert "literature-sync/openalex-daily" in out
 
     for source in ("openalex", "pubmed"):
-        prefect("deployment", "run", f"literature-sync/{source}-daily",
+        prefect_cli("deployment", "run", f"literature-sync/{source}-daily",
                 "--param", f"replay_dir={ROOT / 'tests' / 'fixtures'}",
                 "--param", "since=2000-01-01", "--param", "until=2026-01-01",
                 "--watch", "--watch-timeout", "240", env=env, timeout=300)

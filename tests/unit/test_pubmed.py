@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from tasks.documents import CONTENT_NAMES, Rejected, finalise
-from tasks.settings import Settings
 from tasks.sources import pubmed
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter

@@ -9,36 +9,34 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import StateType
 
-from flows.automations import EMBED_AFTER_SYNC, GRAPH_AFTER_SYNC, SYNC_ON_OBJECT_CREATED
 from tasks.graph.local_bolt import local_falkordb
-from tests.servers import BIN, background, free_port, prefect_env, prefect_server
+from tests.servers import (
+    BIN,
+    ROOT,
+    background,
+    free_port,
+    local_prefect_yaml,
+    prefect_cli,
+    prefect_env,
+    prefect_server,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
 POOL = "ki-automations-e2e"
 
-# The deployments the automations run, as proposed for prefect.yaml; the test copy gets
-# the ones prefect.yaml does not declare yet, with a warning. One embed and one graph
-# load at a time: three daily syncs finishing together queue instead of racing.
-ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "ENQUEUE"}
-TARGETS = {
-    EMBED_AFTER_SYNC: {"entrypoint": "flows/embed_documents.py:embed_documents",
-                       "parameters": {"documents": "changed"}, "concurrency_limit": ONE_AT_A_TIME},
-    GRAPH_AFTER_SYNC: {"entrypoint": "flows/graph_load.py:graph_load",
-                       "parameters": {"documents": "changed"}, "concurrency_limit": ONE_AT_A_TIME},
-    SYNC_ON_OBJECT_CREATED: {"entrypoint": "flows/literature_sync.py:literature_sync"},
-}
 UNFINISHED = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 
 
@@ -49,35 +47,11 @@ class Stack:
     """Environment for the prefect CLI and ``python -m flows.automations`` against the server."""
 
 
-def prefect_cli(*args: str, env: dict, timeout: float = 300) -> str:
-    proc = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 def automations_cli(*args: str, env: dict) -> str:
     proc = subprocess.run([sys.executable, "-m", "flows.automations", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"flows.automations {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
-
-
-def local_prefect_yaml(dest: Path) -> Path:
-    """prefect.yaml with only the pool (and the pull step's directory) swapped for this machine."""
-    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
-    for step in ("build", "push"):
-        config.pop(step, None)  # no image for a process pool
-    declared = {d["name"] for d in config["deployments"]}
-    added = [target for target in TARGETS if target.split("/", 1)[1] not in declared]
-    if added:
-        warnings.warn(f"prefect.yaml lacks {', '.join(added)}: declared in the test copy only")
-    config["deployments"] += [{"name": t.split("/", 1)[1], **TARGETS[t]} for t in added]
-    for deployment in config["deployments"]:
-        deployment["work_pool"] = {"name": POOL}
-    dest.write_text(yaml.safe_dump(config, sort_keys=False))
-    return dest
 
 
 def wait_until_idle(timeout: float) -> None:
@@ -98,7 +72,7 @@ def platform(tmp: Path) -> Iterator[Stack]:
     with prefect_server(tmp / "server") as api, local_falkordb(tmp / "falkordb") as bolt:
         env = prefect_env(tmp / "cli", api)
         prefect_cli("work-pool", "create", POOL, "--type", "process", "--overwrite", env=env)
-        prefect_file = local_prefect_yaml(tmp / "prefect.yaml")
+        prefect_file = local_prefect_yaml(tmp / "prefect.yaml", POOL)
         prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file), env=env)
         automations_cli("apply", env=env)
 
