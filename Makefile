@@ -15,8 +15,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
+# Offline: the temporary Prefect API must not try to send usage analytics.
 demo: setup
-	$(BIN)/python -m flows.demo
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m flows.demo
 
 test: setup
 	$(BIN)/python -m pytest
