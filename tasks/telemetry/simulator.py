@@ -14,6 +14,7 @@ reason the pipeline must give.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import sys
@@ -23,6 +24,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 FIWARE_TOPIC = "telemetry.fiware.raw"
 OPCUA_TOPIC = "telemetry.opcua.raw"
@@ -246,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--fiware-topic", default=FIWARE_TOPIC)
     add("--opcua-topic", default=OPCUA_TOPIC)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     from confluent_kafka import Producer  # imported late so that --help works without a broker
 
@@ -269,12 +273,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.rate > 0:
                 time.sleep(max(0.0, began + sent / args.rate - time.monotonic()))
             if sent % 10_000 == 0:
-                print(f"sent {sent} messages ({bad} bad)", flush=True)
+                log.info("sent %d messages (%d bad)", sent, bad)
     except KeyboardInterrupt:
         pass
     left = producer.flush(30)
-    print(f"sent {sent} messages ({bad} bad) in {time.monotonic() - began:.1f}s; "
-          f"undelivered {left + len(failures)}", flush=True)
+    log.info("sent %d messages (%d bad) in %.1fs; undelivered %d",
+             sent, bad, time.monotonic() - began, left + len(failures))
     return 1 if left or failures else 0
 
 
@@ -287,6 +291,7 @@ def _produce(producer, topic: str, message: SimMessage, failures: list[str]) -> 
             return
         except BufferError:  # local queue full: wait for deliveries
             producer.poll(0.2)
+
 
 if __name__ == "__main__":
     sys.exit(main())

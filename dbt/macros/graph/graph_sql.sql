@@ -60,3 +60,18 @@
         'name:' || {{ graph_name_key(name) }}
     )
 {%- endmacro %}
+
+{#
+  The columns of one graph_nodes row, in the one order every node type's select uses (the
+  model unions them). Columns not passed as keyword arguments are typed nulls.
+#}
+{% macro graph_node_columns(label, node_key) -%}
+    {%- set types = {
+        'name': 'varchar', 'doi': 'varchar', 'publication_date': 'date', 'cited_by_count': 'bigint',
+        'url': 'varchar', 'orcid': 'varchar', 'record_hash': 'varchar', 'in_corpus': 'boolean'} -%}
+    '{{ label }}' as label,
+    {{ node_key }} as node_key
+    {%- for column, type in types.items() %},
+    {{ kwargs.get(column, 'cast(null as ' ~ type ~ ')') }} as {{ column }}
+    {%- endfor %}
+{%- endmacro %}

@@ -9,31 +9,15 @@ with documents as (
 
 works as (
     select
-        'Work' as label,
-        document_id as node_key,
-        title as name,
-        doi,
-        publication_date,
-        cited_by_count,
-        url,
-        cast(null as varchar) as orcid,
-        record_hash,
-        true as in_corpus
+        {{ graph_node_columns('Work', 'document_id', name='title', doi='doi',
+                              publication_date='publication_date', cited_by_count='cited_by_count',
+                              url='url', record_hash='record_hash', in_corpus='true') }}
     from documents
 ),
 
 cited_outside_corpus as (
     select distinct
-        'Work' as label,
-        e.target_key as node_key,
-        cast(null as varchar) as name,
-        cast(null as varchar) as doi,
-        cast(null as date) as publication_date,
-        cast(null as bigint) as cited_by_count,
-        cast(null as varchar) as url,
-        cast(null as varchar) as orcid,
-        cast(null as varchar) as record_hash,
-        false as in_corpus
+        {{ graph_node_columns('Work', 'e.target_key', in_corpus='false') }}
     from {{ ref('graph_edges') }} as e
     where e.edge_type = 'CITES'
       and not exists (select 1 from documents as d where d.document_id = e.target_key)
@@ -56,16 +40,7 @@ author_mentions as (
 
 authors as (
     select
-        'Author' as label,
-        node_key,
-        name,
-        cast(null as varchar) as doi,
-        cast(null as date) as publication_date,
-        cast(null as bigint) as cited_by_count,
-        cast(null as varchar) as url,
-        orcid,
-        cast(null as varchar) as record_hash,
-        cast(null as boolean) as in_corpus
+        {{ graph_node_columns('Author', 'node_key', name='name', orcid='orcid') }}
     from author_mentions
     where node_key is not null and mention_rank = 1
 ),
@@ -83,16 +58,7 @@ venue_mentions as (
 
 venues as (
     select
-        'Venue' as label,
-        node_key,
-        name,
-        cast(null as varchar) as doi,
-        cast(null as date) as publication_date,
-        cast(null as bigint) as cited_by_count,
-        cast(null as varchar) as url,
-        cast(null as varchar) as orcid,
-        cast(null as varchar) as record_hash,
-        cast(null as boolean) as in_corpus
+        {{ graph_node_columns('Venue', 'node_key', name='name') }}
     from venue_mentions
     where node_key is not null and mention_rank = 1
 ),
@@ -111,16 +77,7 @@ topic_mentions as (
 
 topics as (
     select
-        'Topic' as label,
-        node_key,
-        name,
-        cast(null as varchar) as doi,
-        cast(null as date) as publication_date,
-        cast(null as bigint) as cited_by_count,
-        cast(null as varchar) as url,
-        cast(null as varchar) as orcid,
-        cast(null as varchar) as record_hash,
-        cast(null as boolean) as in_corpus
+        {{ graph_node_columns('Topic', 'node_key', name='name') }}
     from topic_mentions
     where node_key is not null and mention_rank = 1
 ),
