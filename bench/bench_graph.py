@@ -68,7 +68,7 @@ def synthetic_marts(docs: int, seed: int = 3) -> tuple[list[dict], list[dict], d
             edge("HAS_TOPIC", doc, t, doc)
         for cited in rng.sample([d for d in ids if d != doc], min(5, len(ids) - 1)):
             edge("CITES", doc, cited, doc)
-        for j in range(5):
+        for _ in range(5):
             ref = f"openalex:W{rng.randint(1, docs * 20)}"
             outside.add(ref)
             edge("CITES", doc, ref, doc)

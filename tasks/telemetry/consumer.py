@@ -97,16 +97,17 @@ def ingest(
     stop: StopFlag | None = None,
     before_commit: Callable[[IngestStats], None] | None = None,
 ) -> IngestStats:
-    """Open consumer, DLQ producer and database connection, run the loop, close everything."""
+    """Open consumer, DLQ producer and two database connections, run the loop, close everything."""
     consumer = Consumer(consumer_config(config))
     producer = Producer(producer_config(config))
     try:
-        with psycopg.connect(config.database_url, autocommit=True) as conn:
-            sink = PostgresSink(conn, config.table, logger)
-            storage = sink.ensure_table()
+        with (psycopg.connect(config.database_url, autocommit=True) as one,
+              psycopg.connect(config.database_url, autocommit=True) as other):
+            sinks = (PostgresSink(one, config.table, logger), PostgresSink(other, config.table, logger))
+            storage = [sink.ensure_table() for sink in sinks][0]
             consumer.subscribe(config.topics)
             dlq = DeadLetterQueue(producer, config.dlq_topic, config.limits.max_bytes)
-            stats = run(consumer, sink, dlq, config, logger=logger, stop=stop, before_commit=before_commit)
+            stats = run(consumer, sinks, dlq, config, logger=logger, stop=stop, before_commit=before_commit)
             stats.storage = storage
             return stats
     finally:
@@ -116,7 +117,7 @@ def ingest(
 
 def run(
     consumer: Consumer,
-    sink: PostgresSink,
+    sinks: tuple[PostgresSink, PostgresSink],
     dlq: DeadLetterQueue,
     config: IngestConfig,
     *,
@@ -126,12 +127,15 @@ def run(
 ) -> IngestStats:
     """Consume until a stop condition; ``before_commit`` runs after a batch landed, before its commit.
 
-    One writer thread lands batch k (database, then DLQ) while this thread consumes and normalises
-    batch k+1, so Python and Postgres work at the same time. Batch k's offsets are committed before
-    batch k+1 is handed over: at most one batch is ever written but not committed.
+    Batches alternate between two sinks on their own connections. While one writer thread finishes
+    batch k on one (INSERT, COMMIT, then the DLQ), this thread consumes, normalises and stages
+    (COPY) batch k+1 on the other, so Python and Postgres work at the same time; the writer mostly
+    waits on the database, without the GIL. Batch k+1 is merged only after batch k's offsets were
+    committed: at most one batch is ever written but not committed, and a staged batch that never
+    got merged is rolled back with its connection.
     """
     stats = IngestStats()
-    taken = 0
+    taken = taken_batches = 0
     started = last_progress = time.monotonic()
     in_flight: tuple[Batch, Future[WriteResult]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telemetry-writer") as writer:
@@ -148,9 +152,13 @@ def run(
             messages = [m for m in consumer.consume(wanted, timeout) if _usable(m, logger)]
             taken += len(messages)
             batch = prepare(messages, config.limits, logger) if messages else None
+            if batch:
+                sink = sinks[taken_batches % 2]  # not the one the batch in flight is on
+                taken_batches += 1
+                staged = sink.stage(batch.rows)
             if in_flight is not None:
                 _complete(*in_flight, consumer, stats, logger, before_commit)
-            in_flight = (batch, writer.submit(land, batch, sink, dlq)) if batch else None
+            in_flight = (batch, writer.submit(land, batch, staged, sink, dlq)) if batch else None
             if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
                 last_progress = time.monotonic()
                 logger.info("telemetry progress: %s", _summary(stats))
@@ -217,9 +225,10 @@ def prepare(messages: list[Message], limits: Limits, logger: Logger) -> Batch:
     return Batch(len(messages), rows, rejected, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
 
 
-def land(batch: Batch, sink: PostgresSink, dlq: DeadLetterQueue) -> WriteResult:
-    """The database transaction, then the dead letters, acknowledged by the broker (writer thread)."""
-    result = sink.write(batch.rows)
+def land(batch: Batch, staged: int, sink: PostgresSink, dlq: DeadLetterQueue) -> WriteResult:
+    """The staged batch's INSERT and COMMIT, then the dead letters, acknowledged by the broker
+    (writer thread)."""
+    result = sink.merge(staged)
     for message, exc in batch.rejected:
         dlq.send(message, exc)
     if batch.rejected:

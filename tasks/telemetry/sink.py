@@ -75,12 +75,12 @@ class PostgresSink:
         self.schema = schema or conn.execute("SELECT current_schema()").fetchone()[0]
         self.name = name
         self.table = sql.Identifier(self.schema, name)
-        self.stage = sql.Identifier(f"stage_{name}"[:63])
+        self.staging = sql.Identifier(f"stage_{name}"[:63])
         columns = sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
-        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.stage, columns)
+        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.staging, columns)
         self.insert_sql = sql.SQL(
             "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (entity_id, metric, time) DO NOTHING"
-        ).format(self.table, columns, columns, self.stage)
+        ).format(self.table, columns, columns, self.staging)
         self.kind = ""
         self._months: set[tuple[int, int]] = set()
 
@@ -102,7 +102,7 @@ class PostgresSink:
         self.conn.execute(
             sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            ).format(self.stage, self.table)
+            ).format(self.staging, self.table)
         )
         state = "created" if created else "existing"
         self.log.info("telemetry table %s.%s ready (%s, %s)", self.schema, self.name, self.kind, state)
@@ -207,24 +207,50 @@ class PostgresSink:
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, rows: Sequence[Row]) -> WriteResult:
-        """Land one batch atomically; rows whose key already exists are skipped and counted.
+        """Land one batch atomically; rows whose key already exists are skipped and counted."""
+        return self.merge(self.stage(rows))
 
-        Within a batch the earliest row of a key wins (rows come in offset order); that is settled
-        here, so the database need not sort the batch.
+    def stage(self, rows: Sequence[Row]) -> int:
+        """Open the batch's transaction and COPY its rows into the staging table; returns len(rows).
+
+        The transaction stays open for ``merge``, which may run on another thread: formatting rows
+        for COPY holds the GIL, waiting for the INSERT does not. Within a batch the earliest row of
+        a key wins (rows come in offset order); that is settled here, so the database need not sort.
         """
         if not rows:
-            return WriteResult(0, 0)
+            return 0
         unique = {(row[2], row[4], row[0]): row for row in reversed(rows)}  # the earliest stays
         if self.kind == "partitioned":
             self.ensure_partitions({(row[0].year, row[0].month) for row in unique.values()})
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            with cur.copy(self.copy_sql) as copy:
+        self.conn.execute("BEGIN")
+        try:
+            with self.conn.cursor() as cur, cur.copy(self.copy_sql) as copy:
                 copy.set_types(COPY_TYPES)
                 for row in unique.values():
                     copy.write_row(row)
-            cur.execute(self.insert_sql)
-            written = cur.rowcount
-        return WriteResult(written, len(rows) - written)
+        except BaseException:
+            self._rollback()
+            raise
+        return len(rows)
+
+    def merge(self, staged: int) -> WriteResult:
+        """``INSERT … ON CONFLICT DO NOTHING`` from staging and COMMIT the transaction ``stage`` opened
+        for ``staged`` rows (ROLLBACK on any error)."""
+        if not staged:
+            return WriteResult(0, 0)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(self.insert_sql)
+                written = cur.rowcount
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return WriteResult(written, staged - written)
+
+    def _rollback(self) -> None:
+        if not self.conn.closed:  # a lost connection has rolled back already
+            self.conn.execute("ROLLBACK")
 
 
 def _add_months(year: int, month: int, n: int) -> tuple[int, int]:

@@ -79,6 +79,25 @@ def test_failed_batch_leaves_nothing_behind(sink, pg):
     assert sink.write([to_row(reading("e", "ok", t0), "topic", 0, 0)]) == (1, 0)  # staging was emptied
 
 
+def test_batches_staged_on_two_connections_land_independently(sink, pg):
+    """The consumer stages batch k+1 on one connection while batch k is merged on the other."""
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    first = [to_row(reading("e", m, t0), "topic", 0, i) for i, m in enumerate("ab")]
+    second = [to_row(reading("e", m, t0), "topic", 0, 2 + i) for i, m in enumerate("bc")]
+    with psycopg.connect(pg.info.dsn, autocommit=True) as conn:
+        other = PostgresSink(conn, f"{sink.schema}.{sink.name}", LOG)
+        other.ensure_table()
+        staged = sink.stage(first)
+        assert other.stage(second) == 2
+        assert sink.merge(staged) == (2, 0)
+        assert other.merge(2) == (1, 1)  # "b" came with the first batch
+        abandoned = other.stage([to_row(reading("e", "d", t0), "topic", 0, 4)])
+        assert abandoned == 1
+    # the connection closed with a staged, unmerged batch: it was rolled back
+    stored = pg.execute(sql.SQL("SELECT metric, kafka_offset FROM {} ORDER BY 1").format(sink.table)).fetchall()
+    assert stored == [("a", 0), ("b", 1), ("c", 3)]
+
+
 def test_existing_plain_table_is_used_as_is(pg, pg_schema):
     name = f"plain_{uuid.uuid4().hex[:8]}"
     pg.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(  # keeps the primary key
