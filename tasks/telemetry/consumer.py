@@ -104,7 +104,8 @@ def ingest(
         with (psycopg.connect(config.database_url, autocommit=True) as one,
               psycopg.connect(config.database_url, autocommit=True) as other):
             sinks = (PostgresSink(one, config.table, logger), PostgresSink(other, config.table, logger))
-            storage = [sink.ensure_table() for sink in sinks][0]
+            storage = sinks[0].ensure_table()
+            sinks[1].ensure_table()  # its own staging table
             consumer.subscribe(config.topics)
             dlq = DeadLetterQueue(producer, config.dlq_topic, config.limits.max_bytes)
             stats = run(consumer, sinks, dlq, config, logger=logger, stop=stop, before_commit=before_commit)
