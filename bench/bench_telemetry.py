@@ -50,7 +50,7 @@ from tasks.telemetry.consumer import (
 )
 from tasks.telemetry.dlq import DeadLetterQueue
 from tasks.telemetry.model import InvalidMessage, Limits
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import outcome
 from tasks.telemetry.simulator import FIWARE_TOPIC, generate
 from tasks.telemetry.sink import (
     COPY_COLUMNS,
@@ -238,7 +238,8 @@ def backlog(args, bootstrap: str, conns, schema: str) -> None:
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             first = stats
             print(f"readings: {stats.written} from {stats.consumed} messages "
-                  f"({stats.dead_lettered} dead-lettered); consumer start-up (group join, offset lookups) "
+                  f"({stats.dead_lettered} dead-lettered whole, {stats.parts_dead_lettered} parts of "
+                  f"{stats.partly_dead_lettered} others); consumer start-up (group join, offset lookups) "
                   f"{startup:.1f} s, not timed")
             print("backlog drain, pipeline run 1 (s: lag in messages): " + ", ".join(
                 f"{t - drain[0][0]:.2f}: {lag}" for t, lag in drain[:: max(1, len(drain) // 8)] + drain[-1:]))
@@ -290,7 +291,7 @@ def reference_batches(delivered, batch_size: int) -> list[list]:
         rows = []
         for msg in delivered[start:start + batch_size]:
             try:
-                readings = normalise(msg.value(), Limits(), now)
+                readings = outcome(msg.value(), Limits(), now).readings
             except InvalidMessage:
                 continue
             rows += [to_row(r, msg.topic(), msg.partition(), msg.offset()) for r in readings]

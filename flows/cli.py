@@ -5,13 +5,20 @@ every level, results on stdout, errors on stderr, exit status 0 on success, 1 wh
 but its answer is negative (a message that would be dead-lettered, nothing found), 2 for usage or
 configuration errors. Each group is wired in its own ``_add_<group>`` function; the work itself
 lives in ``flows/`` and ``tasks/``, imported only when the command runs, so ``--help`` is fast.
+
+Commands that run flows (``sync``, ``embed``, ``graph``, ``telemetry ingest``) run against
+PREFECT_API_URL; without it they start a local Prefect server for the run, as the demo does,
+and print its summary as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 
 
 class CommandError(Exception):
@@ -45,15 +52,145 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_lineage(sub: argparse._SubParsersAction) -> None:
-    """(issue 9) ``lineage DOCUMENT_ID``."""
+    p = sub.add_parser(
+        "lineage", help="the chain of one document: raw page, manifest, run, Parquet, mart, vector, graph",
+        description="Print, as JSON, where DOCUMENT_ID came from (raw lake key and its manifest sha256, "
+        "run id and Prefect flow run, Parquet file) and where it is (mart row, vector, graph node). "
+        "Exit 1 when the document is not in the mart.",
+    )
+    p.add_argument("document_id", metavar="DOCUMENT_ID", help="e.g. doi:10.7717/peerj.4375 or arxiv:2403.16981")
+
+    def run(args: argparse.Namespace) -> int:
+        from tasks.lineage import DocumentNotFound, trace
+        from tasks.settings import load_settings
+
+        try:
+            chain = trace(load_settings(), args.document_id)
+        except DocumentNotFound as exc:
+            sys.stderr.write(f"knowledge-ingest: {exc}\n")
+            return 1
+        sys.stdout.write(json.dumps(chain, indent=2, default=str) + "\n")
+        return 0
+
+    p.set_defaults(func=run)
 
 
 def _add_telemetry(sub: argparse._SubParsersAction) -> None:
-    """(issue 9) ``telemetry check FILE…``."""
+    """``telemetry check FILE…``: readings as JSON lines on stdout, rejections on stderr;
+    exit 1 when any message would be dead-lettered, 2 when a file cannot be read."""
+    group = sub.add_parser("telemetry", help="telemetry ingestion tools")
+    commands = group.add_subparsers(dest="telemetry_command", metavar="COMMAND", required=True)
+    p = commands.add_parser(
+        "check",
+        help="print the readings each message would give, or why it would be dead-lettered",
+        description="Each FILE holds one JSON message or JSON lines; '-' reads stdin.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import orjson
+
+        from tasks.telemetry.check import check, reading_record
+        from tasks.telemetry.model import Limits
+
+        inputs = []
+        for name in args.files:
+            try:
+                inputs.append((name, sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()))
+            except OSError as exc:
+                raise CommandError(f"cannot read {name}: {exc.strerror or exc}") from None
+        rejected = False
+        for name, data in inputs:
+            for result in check(name, data, Limits()):
+                for reading in result.readings:
+                    line = orjson.dumps(reading_record(result.label, reading), option=orjson.OPT_NON_STR_KEYS)
+                    sys.stdout.write(line.decode() + "\n")
+                if result.rejection is not None:
+                    rejected = True
+                    sys.stderr.write(f"{result.label}: dead-lettered: {result.rejection}\n")
+                elif result.no_readings:
+                    sys.stderr.write(f"{result.label}: no readings: {result.no_readings}\n")
+        return 1 if rejected else 0
+
+    p.set_defaults(func=run)
+
+    ingest = commands.add_parser(
+        "ingest", help="run telemetry-ingest once as a micro-batch (Kafka -> readings table + DLQ)",
+        description="Consumes until --max-messages or --max-seconds, commits, and stops; the "
+        "long-running mode is a deployment (prefect.yaml).",
+    )
+    ingest.add_argument("--max-messages", type=int, default=100_000)
+    ingest.add_argument("--max-seconds", type=float, default=50.0)
+
+    def run_ingest(args: argparse.Namespace) -> dict:
+        from flows.telemetry_ingest import telemetry_ingest
+
+        return telemetry_ingest(max_messages=args.max_messages, max_seconds=args.max_seconds)
+
+    ingest.set_defaults(flow=run_ingest)
 
 
-def _add_elt(sub: argparse._SubParsersAction) -> None:
-    """(issue 11) ``elt run --once``."""
+def _add_sync(sub: argparse._SubParsersAction) -> None:
+    from tasks.sources import SOURCES
+
+    p = sub.add_parser(
+        "sync", help="run literature-sync for one source and window",
+        description="Without --since/--until the window runs from the watermark to today; with them it "
+        "is a backfill of exactly [since, until). Re-running a window changes nothing.",
+    )
+    p.add_argument("source", choices=sorted(SOURCES))
+    p.add_argument("--since", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    p.add_argument("--until", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    p.add_argument("--query", default="", help="the source's search query (default: everything)")
+    p.add_argument("--replay", metavar="DIR", help="serve recorded responses from DIR instead of the API")
+    p.add_argument("--no-marts", action="store_true", help="land and normalise only, skip dbt build")
+
+    def run(args: argparse.Namespace) -> dict:
+        from flows.literature_sync import literature_sync
+
+        return literature_sync(source=args.source, since=args.since, until=args.until, query=args.query,
+                               build_marts=not args.no_marts, replay_dir=args.replay)
+
+    p.set_defaults(flow=run)
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="run embed-documents: embed new and changed documents into the vector store")
+    p.add_argument("--documents", choices=["changed", "all"], default="changed")
+    p.add_argument("--model", help="override KI_EMBED_MODEL for this run")
+
+    def run(args: argparse.Namespace) -> dict:
+        from flows.embed_documents import embed_documents
+
+        return embed_documents(documents=args.documents, model=args.model)
+
+    p.set_defaults(flow=run)
+
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("graph", help="run graph-load: load new and changed documents into the graph (NEO4J_URI)")
+    p.add_argument("--documents", choices=["changed", "all"], default="changed")
+
+    def run(args: argparse.Namespace) -> dict:
+        from flows.graph_load import graph_load
+
+        return graph_load(documents=args.documents)
+
+    p.set_defaults(flow=run)
+
+
+def _add_automations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("automations", help="apply, list or prune the declared Prefect automations")
+    p.add_argument("action", choices=["apply", "list", "delete-undeclared"])
+
+    def run(args: argparse.Namespace) -> int:
+        from flows.automations import main as automations_main
+
+        return automations_main([args.action])
+
+    p.set_defaults(func=run)
 
 
 GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -61,14 +198,17 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_search,
     _add_lineage,
     _add_telemetry,
-    _add_elt,
+    _add_sync,
+    _add_embed,
+    _add_graph,
+    _add_automations,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="knowledge-ingest",
-        description="Knowledge ingestion platform: literature sync, telemetry, ELT on Prefect 3.",
+        description="Knowledge ingestion platform on Prefect 3: literature sync, embeddings, graph, telemetry.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in GROUPS:
@@ -77,12 +217,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "flow"):
+            return _run_flow(args, argv)
         return int(args.func(args))
     except CommandError as exc:
         sys.stderr.write(f"knowledge-ingest: error: {exc}\n")
         return 2
+
+
+def _run_flow(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the command's flow and print its summary; exit 1 when the flow failed."""
+    if not os.environ.get("PREFECT_API_URL"):
+        from tasks.prefect_server import run_with_local_server
+        from tasks.settings import load_settings
+
+        settings = load_settings()
+        return run_with_local_server(["-m", "flows.cli", *argv], (settings.data_dir / "prefect").resolve(),
+                                     timeout_s=settings.prefect_startup_timeout_s)
+    try:
+        summary = args.flow(args)
+    except Exception as exc:  # the flow run's state and logs are in Prefect; here, one line
+        sys.stderr.write(f"knowledge-ingest: {args.command} failed: {type(exc).__name__}: {exc}\n")
+        return 1
+    sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

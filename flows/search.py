@@ -10,10 +10,23 @@ import argparse
 import sys
 
 from tasks.embed.backends import LocalBackend
-from tasks.embed.model import resolve_model
+from tasks.embed.model import ModelInfo, resolve_model
 from tasks.embed.search import NoVectorsForModel, search
 from tasks.settings import load_settings
 from tasks.sinks import make_sink
+from tasks.sinks.base import SearchHit
+
+
+def ask(question: str, limit: int = 10, model: str | None = None) -> tuple[list[SearchHit], ModelInfo]:
+    """The nearest documents to ``question``, and the model that embedded it."""
+    settings = load_settings()
+    info = resolve_model(model or settings.embed_model, settings.embed_offline_model,
+                         allow_fallback=settings.embed_allow_fallback)
+    sink = make_sink(settings)
+    try:
+        return search(question, sink, LocalBackend(info, device="cpu"), limit), info
+    finally:
+        sink.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,21 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", "--limit", type=int, default=10, help="how many documents (default 10)")
     parser.add_argument("--model", help="override KI_EMBED_MODEL")
     args = parser.parse_args(argv)
-
-    settings = load_settings()
-    info = resolve_model(args.model or settings.embed_model, settings.embed_offline_model,
-                         allow_fallback=settings.embed_allow_fallback)
-    if info.fallback_reason:
-        sys.stderr.write(f"warning: {info.requested} unavailable, using {info.model_id}\n")
-    backend = LocalBackend(info, device="cpu")
-    sink = make_sink(settings)
     try:
-        hits = search(args.question, sink, backend, args.limit)
+        hits, info = ask(args.question, args.limit, args.model)
     except NoVectorsForModel as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    finally:
-        sink.close()
+    if info.fallback_reason:
+        sys.stderr.write(f"warning: {info.requested} unavailable, using {info.model_id}\n")
     if not hits:
         sys.stdout.write("no documents embedded yet: run the embed-documents flow first\n")
         return 1

@@ -65,7 +65,13 @@ def _summary(stats: IngestStats, mode: str) -> dict[str, Any]:
         "written": stats.written,
         "duplicates_skipped": stats.duplicates,
         "dead_lettered": stats.dead_lettered,
+        "partly_dead_lettered": stats.partly_dead_lettered,
+        "parts_dead_lettered": stats.parts_dead_lettered,
         "dead_letter_reasons": dict(stats.reasons),
+        "with_readings": stats.with_readings,
+        "no_readings": sum(stats.no_readings.values()),
+        "no_readings_reasons": dict(stats.no_readings),
+        "reconciles": _reconciles(stats),
         "lag_at_end": stats.lag,
         "batches": stats.batches,
         "stopped_by": stats.stopped_by,
@@ -74,15 +80,28 @@ def _summary(stats: IngestStats, mode: str) -> dict[str, Any]:
     }
 
 
+def _reconciles(stats: IngestStats) -> bool:
+    """Every message consumed is in exactly one class: it gave readings with nothing rejected, was
+    dead-lettered whole, had parts dead-lettered, or gave no readings for a named reason.
+    (``parts_dead_lettered`` is the number of part records, not of messages: it is not a term.)"""
+    no_readings = sum(stats.no_readings.values())
+    return stats.consumed == stats.with_readings + stats.dead_lettered + stats.partly_dead_lettered + no_readings
+
+
 def _publish(summary: dict[str, Any]) -> None:
-    counts = ("consumed", "written", "duplicates_skipped", "dead_lettered", "lag_at_end")
+    counts = ("consumed", "with_readings", "dead_lettered", "partly_dead_lettered", "parts_dead_lettered",
+              "no_readings", "reconciles", "written", "duplicates_skipped", "lag_at_end")
     rows = [{"measure": k, "value": summary[k]} for k in counts]
     reasons = sorted(summary["dead_letter_reasons"].items())
     rows += [{"measure": f"dead_lettered: {code}", "value": n} for code, n in reasons]
+    empty = sorted(summary["no_readings_reasons"].items())
+    rows += [{"measure": f"no_readings: {reason}", "value": n} for reason, n in empty]
     context = ("mode", "stopped_by", "batches", "seconds", "storage")
     rows += [{"measure": k, "value": summary[k]} for k in context]
     create_table_artifact(
         key="telemetry-ingest",
         table=rows,
-        description="Telemetry ingest run: counts only (lag_at_end is empty when it could not be measured).",
+        description="Telemetry ingest run: counts only. dead_lettered counts messages rejected whole, "
+        "'dead_lettered: <code>' counts DLQ records (whole messages and parts); lag_at_end is empty "
+        "when it could not be measured.",
     )

@@ -88,6 +88,67 @@ def record_hash(row: dict) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+_INT64 = range(-(2**63), 2**63)
+_AUTHOR_KEYS = frozenset(f.name for f in AUTHOR_TYPE)
+
+
+def _string(v) -> str | None:
+    return None if type(v) is str else f"must be a string, got {type(v).__name__}"
+
+
+def _int64(v) -> str | None:
+    if type(v) is int and v in _INT64:  # not bool, which Arrow would silently take as 0/1
+        return None
+    return f"must be a 64-bit integer, got {type(v).__name__} {repr(v)[:40]}"
+
+
+def _date(v) -> str | None:
+    return None if type(v) is date else f"must be a date, got {type(v).__name__}"
+
+
+def _timestamp(v) -> str | None:
+    return None if isinstance(v, datetime) and v.tzinfo is not None else "must be a timezone-aware datetime"
+
+
+def _strings(v) -> str | None:
+    if type(v) is not list:
+        return f"must be a list, got {type(v).__name__}"
+    return None if all(type(x) is str for x in v) else "must be a list of strings"
+
+
+def _authors(v) -> str | None:
+    if type(v) is not list:
+        return f"must be a list, got {type(v).__name__}"
+    for a in v:
+        if not (type(a) is dict and a.keys() <= _AUTHOR_KEYS
+                and all(x is None or type(x) is str for x in a.values())):
+            return "must be a list of {name, orcid, id} string objects"
+    return None
+
+
+def _checker(t: pa.DataType):
+    if pa.types.is_list(t):
+        return _strings if pa.types.is_string(t.value_type) else _authors
+    return {pa.string(): _string, pa.int64(): _int64, pa.date32(): _date}.get(t, _timestamp)
+
+
+_CHECKS = [(name, _checker(t)) for name, t in CONTENT_FIELDS]
+
+
+def check_types(row: dict) -> None:
+    """Raise RecordError naming the first content field whose value Arrow would refuse.
+
+    Parsers pass API values through; one ``"title": 42`` must quarantine its record,
+    not fail the window's Parquet writer. None always fits (REQUIRED is checked apart).
+    """
+    for name, check in _CHECKS:
+        value = row[name]
+        if value is not None:
+            reason = check(value)
+            if reason:
+                raise RecordError(f"field {name!r} {reason}")
+
+
 def finalise(row: dict, *, run_id: str, ingested_at: datetime, raw_key: str) -> dict:
     """Validate a parsed row in place and add lineage; raises RecordError naming the bad field.
 
@@ -96,17 +157,12 @@ def finalise(row: dict, *, run_id: str, ingested_at: datetime, raw_key: str) -> 
     for name in REQUIRED:
         if row.get(name) in (None, ""):
             raise RecordError(f"missing required field {name!r}")
-    updated = row["updated_at"]
-    if not isinstance(updated, datetime) or updated.tzinfo is None:
-        raise RecordError("updated_at must be a timezone-aware datetime")
-    pub = row.get("publication_date")
-    if pub is not None and not isinstance(pub, date):
-        raise RecordError("publication_date must be a date")
     if row.keys() != CONTENT_KEYS:
         row = {name: row.get(name) for name in CONTENT_NAMES}
     for name in ("authors", "topics", "referenced_ids"):
         if row[name] is None:
             row[name] = []
+    check_types(row)
     row["record_hash"] = record_hash(row)
     row["run_id"] = run_id
     row["ingested_at"] = ingested_at

@@ -25,8 +25,12 @@ def land_window(
     store: StateStore,
     state: SyncState,
     window: Checkpoint,
+    flow_run_id: str | None = None,
 ) -> Checkpoint:
-    """Fetch and land every page of ``window`` not landed yet; returns the finished checkpoint."""
+    """Fetch and land every page of ``window`` not landed yet; returns the finished checkpoint.
+
+    ``flow_run_id`` (the Prefect run doing it) goes into the manifest for lineage.
+    """
     lake = store.lake
     state.in_progress = window
     store.save(state)
@@ -58,11 +62,13 @@ def land_window(
             store.save(state)
         window.fetched, window.resume = True, None
         store.save(state)
-    write_manifest(lake, source, state.query, window)
+    write_manifest(lake, source, state.query, window, flow_run_id)
     return window
 
 
-def write_manifest(lake: Lake, source: ModuleType, query: str, window: Checkpoint) -> str:
+def write_manifest(
+    lake: Lake, source: ModuleType, query: str, window: Checkpoint, flow_run_id: str | None = None
+) -> str:
     """The run's manifest next to its pages: params (no secrets), counts, sha256 per page."""
     key = manifest_key(source.NAME, source.ENTITY, window.since, window.run_id)
     lake.put_json(
@@ -74,6 +80,7 @@ def write_manifest(lake: Lake, source: ModuleType, query: str, window: Checkpoin
             "since": window.since.isoformat(),
             "until": window.until.isoformat(),
             "run_id": window.run_id,
+            "flow_run_id": flow_run_id,
             "page_count": len(window.pages),
             "record_count": sum(p["records"] for p in window.pages),
             "pages": window.pages,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from tasks.landing import land_window
 from tasks.lake import lake_from_settings
@@ -43,7 +44,7 @@ def land_pages(
         logger.info("Resuming %s window %s: %d pages already landed", source, window.run_id, len(window.pages))
     transport = replay_transport(Path(replay_dir)) if replay_dir else None
     with make_client(settings, transport=transport) as client:
-        window = land_window(SOURCES[source], client, settings, store, state, window)
+        window = land_window(SOURCES[source], client, settings, store, state, window, flow_run.id)
     logger.info("Landed %d pages for %s [%s, %s)", len(window.pages), source, window.since, window.until)
     return window
 

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     weaviate_batch_size: int = Field(200, validation_alias=_env("KI_WEAVIATE_BATCH_SIZE"))
     neo4j_database: str | None = Field(None, validation_alias=_env("NEO4J_DATABASE"))
     graph_batch_size: int = Field(1000, validation_alias=_env("KI_GRAPH_BATCH_SIZE"))
+    prefect_startup_timeout_s: float = Field(
+        300.0, validation_alias=_env("KI_PREFECT_STARTUP_TIMEOUT_S"),
+        description="how long the demo and the flow commands wait for the local Prefect server they start",
+    )
 
     @property
     def lake_root(self) -> str:

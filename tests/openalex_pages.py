@@ -1,18 +1,18 @@
 """SYNTHETIC multi-page OpenAlex traffic for paging, crash and hostile-input tests.
 
-Works are copies of the real recorded work (tests/fixtures/openalex) with new
+Works are copies of the real recorded work (tasks/sources/recordings/openalex) with new
 ids, DOIs and titles, served as a cursor chain like the live ``/works`` API.
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import httpx
 import orjson
+from tasks.sources.replay import RECORDINGS
 
-REAL_WORK = Path(__file__).parent / "fixtures" / "openalex" / "W2741809807.json"
+REAL_WORK = RECORDINGS / "openalex" / "W2741809807.json"
 
 
 def synthetic_works(count: int, start: int = 0) -> list[dict]:

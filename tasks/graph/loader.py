@@ -239,6 +239,13 @@ class GraphLoader:
                           "RETURN w.id AS id, w.record_hash AS record_hash")
         return {r["id"]: r["record_hash"] for r in rows}
 
+    def work(self, document_id: str) -> dict | None:
+        """The Work node of one document (id, record_hash, relationships), None when absent."""
+        rows = self._read("MATCH (w:Work {id: $id}) OPTIONAL MATCH (w)-[r]-() "
+                          "RETURN w.id AS id, w.record_hash AS record_hash, count(r) AS relationships",
+                          id=document_id)
+        return rows[0] if rows and rows[0]["id"] is not None else None
+
     def counts(self) -> dict[str, int]:
         """Nodes per label and relationships per type, as in the marts' terms."""
         out = {label: 0 for label in NODE_LABELS} | {t: 0 for t in EDGE_TYPES}

@@ -28,7 +28,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
+"""Package data (provenance in recordings/SOURCES.md), so the image can replay them too."""
 
 _EMPTY_FEED = (
     "<?xml version='1.0' encoding='UTF-8'?>\n"
@@ -44,7 +45,7 @@ _EMPTY_FEED = (
 _EMPTY_ARTICLE_SET = b'<?xml version="1.0" ?>\n<PubmedArticleSet></PubmedArticleSet>\n'
 
 
-def replay_transport(fixtures_dir: Path = DEFAULT_FIXTURES) -> httpx.MockTransport:
+def replay_transport(fixtures_dir: Path = RECORDINGS) -> httpx.MockTransport:
     """A transport answering the three literature APIs from ``fixtures_dir``."""
     openalex_work = (fixtures_dir / "openalex" / "W2741809807.json").read_bytes().strip()
     arxiv_feeds = _arxiv_feeds(fixtures_dir / "arxiv")

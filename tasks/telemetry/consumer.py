@@ -1,9 +1,11 @@
 """The at-least-once consumer loop: Kafka -> normalise -> Postgres + dead-letter topic.
 
 Per batch: consume up to ``batch_size`` messages, normalise them, write the readings in one
-transaction, produce the rejects to the DLQ and wait for its acknowledgement, and only then commit
-the offsets. A crash anywhere before the offset commit replays the batch, and the idempotent sink
-turns the replay into "duplicates skipped", so each reading lands exactly once.
+transaction, produce the rejects (whole messages, and bad parts of messages whose other parts were
+written) to the DLQ and wait for its acknowledgement, and only then commit the offsets. A crash
+anywhere before the offset commit replays the batch, and the idempotent sink turns the replay into
+"duplicates skipped", so each reading lands exactly once; the DLQ gets the rejects again (at least
+once).
 Logs carry counts and reason codes only, never message contents.
 """
 
@@ -21,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from tasks.telemetry.dlq import DeadLetterQueue
 from tasks.telemetry.model import InvalidMessage, Limits, Logger
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import outcome
 from tasks.telemetry.sink import PostgresSink, Row, WriteResult, to_row
 from tasks.telemetry.stop import StopFlag
 
@@ -59,8 +61,19 @@ class IngestStats:
     written: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    """Messages dead-lettered whole."""
+    partly_dead_lettered: int = 0
+    """Messages of which one or more parts were dead-lettered (the other parts' readings written)."""
+    parts_dead_lettered: int = 0
+    """Dead-lettered parts: one DLQ record each, with an ``error_at`` header."""
+    with_readings: int = 0
+    """Messages that gave readings, nothing of them dead-lettered."""
+    no_readings: Counter = field(default_factory=Counter)
+    """Valid messages without readings, by named reason. Every message is in exactly one class:
+    consumed == with_readings + dead_lettered + partly_dead_lettered + sum(no_readings)."""
     batches: int = 0
     reasons: Counter = field(default_factory=Counter)
+    """DLQ records by ``error_code``: they sum to dead_lettered + parts_dead_lettered."""
     lag: int | None = None
     stopped_by: str = ""
     storage: str = ""
@@ -114,6 +127,7 @@ def ingest(
     finally:
         consumer.close()  # leave the group now, so that the next run is assigned without waiting
         producer.flush(5)
+        producer.close()  # now, not at garbage collection: DLQ callbacks make a reference cycle
 
 
 def run(
@@ -192,14 +206,21 @@ def _usable(message: Message, logger: Logger) -> bool:
     return False
 
 
+Reject = tuple[Message, InvalidMessage, str]
+"""A dead letter: the message, why, and the path of the rejected part (``""``: the whole message)."""
+
+
 @dataclass
 class Batch:
     """One consumed batch: its rows, its rejects, and the offsets to commit once both have landed."""
 
     size: int
     rows: list[Row]
-    rejected: list[tuple[Message, InvalidMessage]]
+    rejected: list[Reject]
     offsets: list[TopicPartition]
+    with_readings: int = 0
+    no_readings: Counter = field(default_factory=Counter)
+    partly_dead_lettered: int = 0
 
 
 def prepare(messages: list[Message], limits: Limits, logger: Logger) -> Batch:
@@ -207,31 +228,40 @@ def prepare(messages: list[Message], limits: Limits, logger: Logger) -> Batch:
     rather than stopping the consumer on it forever (the crash itself is a bug to fix)."""
     now = datetime.now(timezone.utc)
     rows: list[Row] = []
-    rejected: list[tuple[Message, InvalidMessage]] = []
+    rejected: list[Reject] = []
     offsets: dict[tuple[str, int], int] = {}
+    with_readings, no_readings, partly = 0, Counter(), 0
     for message in messages:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
         try:
-            readings = normalise(message.value(), limits, now)
+            readings, bad, empty_reason = outcome(message.value(), limits, now)
         except InvalidMessage as exc:
-            rejected.append((message, exc))
+            rejected.append((message, exc, ""))
             continue
         except Exception as exc:  # see the docstring; the payload is never logged
             where = f"{topic}[{partition}]@{offset}"
             logger.warning("normaliser crashed (%s) on %s; dead-lettered", type(exc).__name__, where)
-            rejected.append((message, InvalidMessage("unexpected", f"{type(exc).__name__}: {exc}")))
+            rejected.append((message, InvalidMessage("unexpected", f"{type(exc).__name__}: {exc}"), ""))
             continue
+        if bad:
+            partly += 1
+            rejected.extend((message, p.error, p.at) for p in bad)
+        elif empty_reason is None:
+            with_readings += 1
+        else:
+            no_readings[empty_reason] += 1
         rows.extend(to_row(r, topic, partition, offset) for r in readings)
-    return Batch(len(messages), rows, rejected, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+    partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    return Batch(len(messages), rows, rejected, partitions, with_readings, no_readings, partly)
 
 
 def land(batch: Batch, staged: int, sink: PostgresSink, dlq: DeadLetterQueue) -> WriteResult:
     """The staged batch's INSERT and COMMIT, then the dead letters, acknowledged by the broker
     (writer thread)."""
     result = sink.merge(staged)
-    for message, exc in batch.rejected:
-        dlq.send(message, exc)
+    for message, exc, at in batch.rejected:
+        dlq.send(message, exc, at)
     if batch.rejected:
         dlq.flush()
     return result
@@ -243,11 +273,17 @@ def _complete(batch, landing, consumer, stats, logger, before_commit) -> None:
     stats.consumed += batch.size
     stats.written += result.written
     stats.duplicates += result.duplicates
-    stats.dead_lettered += len(batch.rejected)
-    reasons = Counter(exc.code for _, exc in batch.rejected)
+    parts = sum(1 for _, _, at in batch.rejected if at)
+    stats.dead_lettered += len(batch.rejected) - parts
+    stats.parts_dead_lettered += parts
+    stats.partly_dead_lettered += batch.partly_dead_lettered
+    stats.with_readings += batch.with_readings
+    stats.no_readings.update(batch.no_readings)
+    reasons = Counter(exc.code for _, exc, _ in batch.rejected)
     stats.reasons.update(reasons)
     if reasons:
-        logger.info("dead-lettered %d message(s): %s", len(batch.rejected), dict(reasons))
+        logger.info("dead-lettered %d whole message(s), %d part(s) of %d message(s): %s",
+                    len(batch.rejected) - parts, parts, batch.partly_dead_lettered, dict(reasons))
     if before_commit is not None:
         before_commit(stats)
     _commit(consumer, batch.offsets, logger)
@@ -287,5 +323,6 @@ def measure_lag(consumer: Consumer, logger: Logger) -> int | None:
 def _summary(stats: IngestStats) -> str:
     return (
         f"consumed {stats.consumed}, written {stats.written}, duplicates {stats.duplicates}, "
-        f"dead-lettered {stats.dead_lettered} in {stats.batches} batches"
+        f"dead-lettered {stats.dead_lettered} whole and {stats.parts_dead_lettered} parts of "
+        f"{stats.partly_dead_lettered} in {stats.batches} batches"
     )

@@ -1,8 +1,14 @@
-"""Dead-letter producer: a rejected message goes to the DLQ topic with its reason and origin.
+"""Dead-letter producer: a rejected message, or a rejected part of one, goes to the DLQ topic with
+its reason and origin.
 
 Headers: ``error_code`` (stable reason), ``error`` (what was wrong and where), ``original_topic``,
 ``original_partition``, ``original_offset``, ``original_timestamp`` (ms, when the broker has one)
-and ``dead_lettered_at`` (ISO 8601 UTC). The value and key are the original ones, except that a
+and ``dead_lettered_at`` (ISO 8601 UTC). A rejected part also has ``error_at``: its path in the
+message (``data[2]``, ``[1].Messages[0]``, see ``tasks.telemetry.normalise``); without it, the
+whole message was rejected. Each bad part is a record of its own, so a message with two bad
+entities gives two records (same value, each with its ``error_at``): each can be counted, fixed and
+replayed on its own, and replaying a fixed whole message re-writes nothing of the parts that were
+already written (the sink skips duplicates). The value and key are the original ones, except that a
 value over the size bound is cut to its first ``EXCERPT_BYTES`` (headers ``truncated`` and
 ``original_size``) so that the DLQ itself cannot refuse it; the full message stays in its topic.
 """
@@ -28,7 +34,8 @@ class DeadLetterQueue:
         self.producer, self.topic, self.max_bytes = producer, topic, max_bytes
         self._failures: list[str] = []
 
-    def send(self, message: Message, error: InvalidMessage) -> None:
+    def send(self, message: Message, error: InvalidMessage, at: str = "") -> None:
+        """``at``: the path of the rejected part, ``""`` when the whole message is rejected."""
         value = message.value() or b""
         timestamp_type, timestamp = message.timestamp()
         headers = [
@@ -39,6 +46,8 @@ class DeadLetterQueue:
             ("original_offset", str(message.offset()).encode()),
             ("dead_lettered_at", datetime.now(timezone.utc).isoformat().encode()),
         ]
+        if at:
+            headers.append(("error_at", at.encode()))
         if timestamp_type != 0:  # TIMESTAMP_NOT_AVAILABLE
             headers.append(("original_timestamp", str(timestamp).encode()))
         if len(value) > self.max_bytes:

@@ -6,7 +6,7 @@ publishers (``ua-data`` with DataValue fields; several writers per NetworkMessag
 a single writer as an object). Values follow bounded random walks; each device's clock advances by
 ``interval`` per message, so (entity, metric, time) never repeats. A share of messages is broken
 the way real producers break them (future timestamps relative to the wall clock); each carries the
-reason the pipeline must give.
+reason the pipeline must give, and which parts it must dead-letter when it rejects only parts.
 
     python -m tasks.telemetry.simulator --help
 """
@@ -54,6 +54,8 @@ class SimMessage:
     value: bytes
     error: str | None
     """The dead-letter reason the pipeline must give, None for a good message."""
+    error_at: tuple[str, ...] = ()
+    """The parts dead-lettered with ``error`` (their ``error_at`` headers); () when the whole message is."""
 
 
 class _Walk:
@@ -157,18 +159,23 @@ def _network_message(publisher: str, datasets: list[dict[str, Any]], rng: random
     }
 
 
-def _break(doc: dict[str, Any], kind: str, rng: random.Random) -> bytes:
-    """Turn a good document into a realistic bad message of the given kind."""
+def _break(doc: dict[str, Any], kind: str, rng: random.Random) -> tuple[bytes, tuple[str, ...]]:
+    """Turn a good document into a realistic bad message of the given kind; with the paths of the
+    parts that become bad, () when the whole message does."""
     if kind == "invalid_json":
         raw = orjson.dumps(doc)
-        return raw[: rng.randint(1, len(raw) - 1)]  # cut mid-message, as a crashed producer does
+        return raw[: rng.randint(1, len(raw) - 1)], ()  # cut mid-message, as a crashed producer does
     if kind == "unknown_shape":
-        shapes = [[doc], {"payload": doc}, {"MessageType": "ua-metadata", "MetaData": {}}]
-        return orjson.dumps(rng.choice(shapes))
+        shapes = [[orjson.dumps(doc).decode()], {"payload": doc}, {"MessageType": "ua-chunk", "Messages": []}]
+        shape = rng.choice(shapes)
+        return orjson.dumps(shape), ("[0]",) if isinstance(shape, list) else ()  # a batch of one bad element
     opc = "Messages" in doc
     first = (doc["Messages"] if isinstance(doc["Messages"], dict) else doc["Messages"][0]) if opc else doc
+    datasets = len(doc["Messages"]) if opc and isinstance(doc["Messages"], list) else 0
+    parts = ("Messages[0]",) if datasets else ()
     if kind == "missing_entity_id":
         doc.pop("PublisherId" if opc else "id")
+        parts = tuple(f"Messages[{i}]" for i in range(datasets))  # the header every DataSetMessage uses
     elif kind == "wrong_type":
         if opc:
             next(iter(first["Payload"].values()))["Value"]["Body"] = "n/a"
@@ -180,7 +187,7 @@ def _break(doc: dict[str, Any], kind: str, rng: random.Random) -> bytes:
         stamp = {"missing_timestamp": None, "bad_timestamp": "yesterday at noon",
                  "future_timestamp": (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()}[kind]
         _set_times(doc, first, opc, stamp)
-    return orjson.dumps(doc)
+    return orjson.dumps(doc), parts
 
 
 def _set_times(doc: dict[str, Any], first: dict[str, Any], opc: bool, stamp: str | None) -> None:
@@ -229,8 +236,8 @@ def generate(
         else:
             doc, topic = builders[device.kind](device), FIWARE_TOPIC
         error = rng.choice(BAD_KINDS) if rng.random() < bad_share else None
-        value = orjson.dumps(doc) if error is None else _break(doc, error, rng)
-        yield SimMessage(topic, device.entity_id.encode(), value, error)
+        value, error_at = (orjson.dumps(doc), ()) if error is None else _break(doc, error, rng)
+        yield SimMessage(topic, device.entity_id.encode(), value, error, error_at)
         n += 1
 
 

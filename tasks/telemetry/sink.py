@@ -24,12 +24,12 @@ from tasks.telemetry.model import Logger, Reading
 
 COPY_COLUMNS = (
     "time", "source", "entity_id", "entity_type", "metric", "value", "value_text", "unit", "attrs",
-    "kafka_topic", "kafka_partition", "kafka_offset",
+    "status", "status_code", "kafka_topic", "kafka_partition", "kafka_offset",
 )
 # Binary COPY: no text formatting of floats and timestamps on the client (~3x cheaper per row).
 COPY_TYPES = (
     "timestamptz", "text", "text", "text", "text", "float8", "text", "text", "jsonb",
-    "text", "int4", "int8",
+    "text", "int8", "text", "int4", "int8",
 )
 COLUMNS_DDL = """
     time timestamptz NOT NULL,
@@ -41,6 +41,8 @@ COLUMNS_DDL = """
     value_text text,
     unit text,
     attrs jsonb,
+    status text,
+    status_code bigint,
     ingested_at timestamptz NOT NULL DEFAULT now(),
     kafka_topic text,
     kafka_partition integer,
@@ -94,6 +96,13 @@ class PostgresSink:
             if created:
                 self.kind = "timescaledb" if self._timescaledb_ready() else "partitioned"
                 self._create(self.kind)
+        if not created:  # a table from before the status columns: add them (nullable, no rewrite)
+            self.conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS status text, "
+                    "ADD COLUMN IF NOT EXISTS status_code bigint"
+                ).format(self.table)
+            )
         if created and self.kind == "timescaledb":
             self._create_continuous_aggregate()  # not allowed inside a transaction block
         if self.kind == "partitioned":

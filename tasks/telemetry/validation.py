@@ -5,6 +5,7 @@ Error details may quote the offending value: they go to the dead-letter headers,
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -79,6 +80,26 @@ def number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidMessage("wrong_type", f"{where}: expected a number, got {_kind(value)}")
     return float(value)
+
+
+def declared_number(value: Any, where: str) -> float:
+    """A number, or a string holding one: IoT Agents send ``{"type": "Integer", "value": "1"}``."""
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            raise InvalidMessage("wrong_type", f"{where}: {value[:40]!r} cannot be read as a number") from None
+        if not math.isfinite(parsed):
+            raise InvalidMessage("wrong_type", f"{where}: {value[:40]!r} is not a finite number")
+        return parsed
+    return number(value, where)
+
+
+def declared_boolean(value: Any, where: str) -> float:
+    """A boolean, or the strings ``"true"`` / ``"false"`` (IoT Agent output)."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return 1.0 if value.strip().lower() == "true" else 0.0
+    return boolean(value, where)
 
 
 def text(value: Any, where: str) -> str:

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from tests.servers import BIN, ROOT, local_prefect_yaml, prefect_cli, prefect_env
+from tasks.sources.replay import RECORDINGS
 
 POOL = "e2e-process-pool"
 
@@ -41,7 +42,7 @@ def test_deployment_run_from_prefect_yaml_fills_the_mart(tmp_path, worker):
 
     for source in ("openalex", "pubmed"):
         prefect_cli("deployment", "run", f"literature-sync/{source}-daily",
-                "--param", f"replay_dir={ROOT / 'tests' / 'fixtures'}",
+                "--param", f"replay_dir={RECORDINGS}",
                 "--param", "since=2000-01-01", "--param", "until=2026-01-01",
                 "--watch", "--watch-timeout", "240", env=env, timeout=300)
 

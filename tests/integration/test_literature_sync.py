@@ -13,9 +13,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.literature_sync import literature_sync
 from tasks.lake import Lake
+from tasks.sources.replay import RECORDINGS
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(FIXTURES)}
+WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(RECORDINGS)}
 EXPECTED = {
     "doi:10.7717/peerj.4375",  # OpenAlex W2741809807
     "doi:10.1006/cryo.2001.2328",  # PubMed 11748933
@@ -88,6 +88,6 @@ def test_same_window_twice_changes_nothing(data_dir, prefect_api):
 
 
 def test_scheduled_run_is_a_no_op_when_up_to_date(data_dir, prefect_api):
-    literature_sync(source="openalex", until=date.today(), replay_dir=str(FIXTURES), build_marts=False)
-    again = literature_sync(source="openalex", replay_dir=str(FIXTURES), build_marts=False)
+    literature_sync(source="openalex", until=date.today(), replay_dir=str(RECORDINGS), build_marts=False)
+    again = literature_sync(source="openalex", replay_dir=str(RECORDINGS), build_marts=False)
     assert (again["pages"], again["records"]) == (0, 0)

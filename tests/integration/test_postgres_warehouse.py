@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import psycopg
@@ -11,9 +10,9 @@ import pytest
 from flows.literature_sync import literature_sync
 from tasks.dbt import run_dbt
 from tasks.settings import Settings
+from tasks.sources.replay import RECORDINGS
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(FIXTURES)}
+WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(RECORDINGS)}
 MARTS = ("scientific_documents", "graph_nodes", "graph_edges")
 
 

@@ -1,7 +1,6 @@
 """The lake on s3:// (a local moto S3 server): landing, Parquet, quarantine and state, re-run safe."""
 
 from datetime import date
-from pathlib import Path
 
 import boto3
 import pyarrow.parquet as pq
@@ -9,8 +8,8 @@ import pytest
 
 from flows.literature_sync import literature_sync
 from tasks.lake import Lake
+from tasks.sources.replay import RECORDINGS
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def s3_lake(s3_endpoint, monkeypatch, tmp_path) -> Lake:
 
 def test_sync_to_s3_lake_is_complete_and_idempotent(s3_lake, prefect_api):
     args = dict(source="arxiv", since=date(2000, 1, 1), until=date(2026, 1, 1),
-                replay_dir=str(FIXTURES), build_marts=False)
+                replay_dir=str(RECORDINGS), build_marts=False)
     first = literature_sync(**args)
     keys = s3_lake.keys("")
     second = literature_sync(**args)

@@ -17,6 +17,7 @@ from tasks.sources import arxiv
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
 from tests.fakes import FakeClock, source_settings
+from tasks.sources.replay import RECORDINGS
 
 
 def settings() -> Settings:
@@ -24,10 +25,10 @@ def settings() -> Settings:
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DEL_MAESTRO = (FIXTURES / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
-TESTING = orjson.loads((FIXTURES / "arxiv" / "q_testing_s10_m10_34e56e15aaac.json").read_bytes())
+DEL_MAESTRO = (RECORDINGS / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
+TESTING = orjson.loads((RECORDINGS / "arxiv" / "q_testing_s10_m10_34e56e15aaac.json").read_bytes())
 TESTING_FEED = TESTING["body"].encode()
-ERROR = orjson.loads((FIXTURES / "arxiv" / "id_abc_s0_m100_b79c8dcf6bc3.json").read_bytes())
+ERROR = orjson.loads((RECORDINGS / "arxiv" / "id_abc_s0_m100_b79c8dcf6bc3.json").read_bytes())
 ERROR_FEED = ERROR["body"].encode()
 BOMB = (FIXTURES / "synthetic" / "billion_laughs.xml").read_bytes()
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)

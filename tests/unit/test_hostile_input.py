@@ -21,6 +21,7 @@ from tasks.sources import arxiv, openalex
 from tasks.sources.base import SourceError
 from tasks.watermark import StateStore, plan_window
 from tests.openalex_pages import chain_bodies, cursor_chain, page_body, synthetic_works
+from tasks.sources.replay import RECORDINGS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 1, 2)
@@ -84,7 +85,7 @@ def test_xml_bomb_is_refused_quickly_and_nothing_lands(lake):
 
 
 def test_xml_bomb_already_in_the_lake_is_quarantined(lake):
-    feed = (FIXTURES / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
+    feed = (RECORDINGS / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
     window, _ = land(lake, arxiv, httpx.MockTransport(lambda request: httpx.Response(200, content=feed)))
     bomb = (FIXTURES / "synthetic" / "billion_laughs.xml").read_bytes()
     key = window.pages[0]["key"].replace("-00000", "-00001")

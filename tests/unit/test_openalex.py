@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import httpx
 import orjson
@@ -20,13 +19,14 @@ from tasks.sources import openalex
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
 from tests.fakes import FakeClock, source_settings
+from tasks.sources.replay import RECORDINGS
 
 
 def settings(**overrides) -> Settings:
     return source_settings(**{"http_max_retries": 2, **overrides})
 
 
-RAW = (Path(__file__).resolve().parents[1] / "fixtures" / "openalex" / "W2741809807.json").read_bytes()
+RAW = (RECORDINGS / "openalex" / "W2741809807.json").read_bytes()
 WORK = orjson.loads(RAW)
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
 

@@ -19,15 +19,16 @@ from tasks.sources import pubmed
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
 from tests.fakes import FakeClock, source_settings
+from tasks.sources.replay import RECORDINGS
 
 
 settings = source_settings
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-EFETCH = (FIXTURES / "pubmed" / "pubmed2.xml").read_bytes()
-ESEARCH = (FIXTURES / "pubmed" / "esearch2.xml").read_bytes()
-ESEARCH_EMPTY = (FIXTURES / "pubmed" / "esearch8.xml").read_bytes()
+EFETCH = (RECORDINGS / "pubmed" / "pubmed2.xml").read_bytes()
+ESEARCH = (RECORDINGS / "pubmed" / "esearch2.xml").read_bytes()
+ESEARCH_EMPTY = (RECORDINGS / "pubmed" / "esearch8.xml").read_bytes()
 WEBENV = "MCID_6927d6e7fee3e90f880ec190"  # as recorded in esearch2.xml
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
 

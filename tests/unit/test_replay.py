@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,9 +12,8 @@ from tasks.settings import Settings
 from tasks.sources import SOURCES, arxiv, get_source, openalex, pubmed
 from tasks.sources.base import SourceError
 from tasks.sources.http import RateLimiter, fetch, make_client
-from tasks.sources.replay import DEFAULT_FIXTURES, replay_transport
+from tasks.sources.replay import RECORDINGS, replay_transport
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)
 
 
@@ -32,7 +30,7 @@ def no_wait() -> RateLimiter:
 
 @pytest.fixture
 def client():
-    with make_client(settings(), transport=replay_transport(FIXTURES)) as c:
+    with make_client(settings(), transport=replay_transport(RECORDINGS)) as c:
         yield c
 
 
@@ -54,14 +52,10 @@ def test_registry_lists_the_three_sources():
         get_source("crossref")
 
 
-def test_default_fixtures_are_the_repository_ones():
-    assert DEFAULT_FIXTURES == FIXTURES
-
-
 def test_openalex_end_to_end(client):
     pages, rows = run(client, "openalex")
     assert len(pages) == 1 and pages[0].resume is None and pages[0].record_count == 1
-    recorded = (FIXTURES / "openalex" / "W2741809807.json").read_bytes().strip()
+    recorded = (RECORDINGS / "openalex" / "W2741809807.json").read_bytes().strip()
     assert recorded in pages[0].body  # the real record, verbatim inside the built envelope
     assert [r["document_id"] for r in rows] == ["doi:10.7717/peerj.4375"]
     assert "oa-key" not in pages[0].url and "api_key" not in pages[0].params
@@ -89,7 +83,7 @@ def test_arxiv_error_recording_is_replayed(client):
 def test_pubmed_end_to_end(client):
     pages, rows = run(client, "pubmed", query="cancer")
     assert len(pages) == 1 and pages[0].record_count == 2 and pages[0].resume is None
-    assert pages[0].body == (FIXTURES / "pubmed" / "pubmed2.xml").read_bytes()
+    assert pages[0].body == (RECORDINGS / "pubmed" / "pubmed2.xml").read_bytes()
     assert [r["source_id"] for r in rows] == ["11748933", "11700088"]
     assert "ncbi-key" not in pages[0].url
 
@@ -115,4 +109,4 @@ def test_unknown_requests_get_404(client):
               limiter=no_wait(), settings=settings())
     assert err.value.status == 400  # unknown WebEnv
     assert client.get("https://example.org/").status_code == 404
-    assert isinstance(replay_transport(FIXTURES), httpx.MockTransport)
+    assert isinstance(replay_transport(RECORDINGS), httpx.MockTransport)

@@ -34,7 +34,6 @@ from tests.servers import (
     prefect_server,
 )
 
-FIXTURES = ROOT / "tests" / "fixtures"
 POOL = "ki-automations-e2e"
 
 UNFINISHED = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]

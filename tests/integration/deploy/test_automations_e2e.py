@@ -39,7 +39,8 @@ from flows.automations import (
     SYNC_ON_OBJECT_CREATED,
     apply,
 )
-from tests.integration.deploy.stack import FIXTURES, Stack, automations_cli, prefect_cli
+from tasks.sources.replay import RECORDINGS
+from tests.integration.deploy.stack import Stack, automations_cli, prefect_cli
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +108,7 @@ def post_event(stack: Stack, payload: dict, event_id: uuid.UUID | None = None) -
 @pytest.fixture(scope="module")
 def synced(stack: Stack) -> FlowRun:
     """One OpenAlex sync of the recorded window, run through its deployment."""
-    prefect_cli("deployment", "run", SYNC, "--param", f"replay_dir={FIXTURES}",
+    prefect_cli("deployment", "run", SYNC, "--param", f"replay_dir={RECORDINGS}",
                 "--param", "since=2000-01-01", "--param", "until=2026-01-01",
                 "--watch", "--watch-timeout", "240", env=stack.env, timeout=300)
     with get_client(sync_client=True) as client:

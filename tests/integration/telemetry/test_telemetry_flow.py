@@ -20,11 +20,12 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "telemetry"
 
 
 def simulated(env, n: int, *, bad_share: float = 0.0, seed: int = 1):
-    """Simulator traffic re-routed to this test's topics, with the reason each bad message must get."""
+    """Simulator traffic re-routed to this test's topics, with the reason each bad message must get
+    and the parts it must be given for (() when the whole message is dead-lettered)."""
     start = datetime.now(timezone.utc) - timedelta(days=2)
     out = []
     for m in generate(devices=16, messages=n, bad_share=bad_share, seed=seed, start=start):
-        out.append(((env.fiware if m.topic == FIWARE_TOPIC else env.opcua, m.key, m.value), m.error))
+        out.append(((env.fiware if m.topic == FIWARE_TOPIC else env.opcua, m.key, m.value), (m.error, m.error_at)))
     return out
 
 
@@ -50,16 +51,36 @@ def headers(message) -> dict[str, str]:
     return {k: v.decode() for k, v in message.headers() or []}
 
 
+def partly_bad(env):
+    """Real messages with one bad part each: an Orion notification of three entities, the second
+    one's Number carrying text, and an OPC Publisher batch of five, the third one's clock unset."""
+    weather = orjson.loads((FIXTURES / "ngsiv2_WeatherObserved_normalized.json").read_bytes())
+    station = orjson.loads((FIXTURES / "ngsiv2_EVChargingStation_normalized.json").read_bytes())
+    station["capacity"]["value"] = "two"
+    notification = {"subscriptionId": "57458eb60962ef754e7c0998",
+                    "data": [weather, station, weather | {"id": "Valladolid-2"}]}
+    batch = orjson.loads((FIXTURES / "opc-publisher" / "samples-fm-batch.json").read_bytes())
+    batch[2]["Value"]["SourceTimestamp"] = "0001-01-01T00:00:00Z"
+    return [((env.fiware, b"orion", orjson.dumps(notification)), ("wrong_type", ("data[1]",))),
+            ((env.opcua, b"opcplc", orjson.dumps(batch)), ("bad_timestamp", ("[2]",)))]
+
+
 def test_end_to_end_table_and_dead_letters_are_exact(prefect_harness, kafka, telemetry, pg, helpers):
     names = ("example-normalized.json", "example-normalized.jsonld", "message-full.json")
     v2, ld, ua = (FIXTURES / name for name in names)
-    items = [((telemetry.fiware, b"madrid", v2.read_bytes()), None),
-             ((telemetry.fiware, b"madrid-ld", ld.read_bytes()), None),
-             ((telemetry.opcua, b"blackice", ua.read_bytes()), None)]
+    good = (None, ())
+    items = [((telemetry.fiware, b"madrid", v2.read_bytes()), good),
+             ((telemetry.fiware, b"madrid-ld", ld.read_bytes()), good),
+             ((telemetry.opcua, b"blackice", ua.read_bytes()), good)]
+    items += partly_bad(telemetry)
     items += simulated(telemetry, 400, bad_share=0.1)
-    items.append(((telemetry.fiware, b"madrid", v2.read_bytes()), None))  # redelivered by its producer
+    items.append(((telemetry.fiware, b"madrid", v2.read_bytes()), good))  # redelivered by its producer
     delivered = kafka.produce([item for item, _ in items])
-    reasons = {(d.topic, d.partition, d.offset): error for d, (_, error) in zip(delivered, items) if error}
+    labels = {(d.topic, d.partition, d.offset): label for d, (_, label) in zip(delivered, items) if label[0]}
+    # one DLQ record per rejected part (error_at = its path), one per message rejected whole (no error_at)
+    records = {(origin, at): code for origin, (code, parts) in labels.items() for at in (parts or (None,))}
+    whole = sum(not parts for _, parts in labels.values())
+    partly = len(labels) - whole
     expected = helpers.expected_rows(delivered)
 
     state, summary = run_flow(telemetry, max_messages=len(items), batch_size=100)
@@ -68,32 +89,43 @@ def test_end_to_end_table_and_dead_letters_are_exact(prefect_harness, kafka, tel
     assert summary["consumed"] == len(items)
     assert summary["written"] == len(expected)
     assert summary["duplicates_skipped"] == 23  # the second copy of the NGSI-v2 fixture
-    assert summary["dead_lettered"] == len(reasons) > 20
-    assert summary["dead_letter_reasons"] == dict(Counter(reasons.values()))
+    assert summary["dead_lettered"] == whole > 10
+    assert summary["partly_dead_lettered"] == partly > 5  # the two above and simulated ones
+    assert summary["parts_dead_lettered"] == len(records) - whole > partly  # some messages lost every part
+    assert summary["dead_letter_reasons"] == dict(Counter(records.values()))
+    assert summary["with_readings"] == len(items) - len(labels) and summary["no_readings"] == 0
+    assert summary["reconciles"] is True
     assert summary["stopped_by"] == "max_messages" and summary["lag_at_end"] == 0
     assert summary["storage"] == "partitioned"
 
     rows = helpers.table_rows(pg, telemetry.table)
     assert len(rows) == len(expected) and set(rows) == expected
+    landed = Counter(row[0] for row in rows)  # the good parts of the partly bad messages landed
+    assert (landed["Valladolid.2016-11-30T07-00-00.00Z"], landed["Valladolid-2"]) == (14, 14)
+    assert landed["urn:ngsi-ld:EVChargingStation:ValladolI+D_Covaresa"] == 0
+    opcplc = sorted(row[1].split(";s=")[1] for row in rows if row[0] == "opc.tcp://opcplc:50000_9C43F84E")
+    assert opcplc == ["AlternatingBoolean", "BadFastUInt1", "RandomUnsignedInt32", "StepUp"]  # [2] is not
 
-    dead = kafka.read_all(telemetry.dlq, len(reasons))
-    assert len(dead) == len(reasons)
+    dead = kafka.read_all(telemetry.dlq, len(records))
+    assert len(dead) == len(records)
     by_origin = {}
     for message in dead:
         h = headers(message)
         origin = (h["original_topic"], int(h["original_partition"]), int(h["original_offset"]))
-        by_origin[origin] = (h, message.value())
-    assert set(by_origin) == set(reasons)
+        by_origin[(origin, h.get("error_at"))] = (h, message.value())
+    assert set(by_origin) == set(records)
     originals = {(d.topic, d.partition, d.offset): d.value for d in delivered}
-    for origin, (h, value) in by_origin.items():
-        assert h["error_code"] == reasons[origin] and h["error"]
-        assert value == originals[origin]
+    for (origin, at), (h, value) in by_origin.items():
+        assert h["error_code"] == records[(origin, at)] and h["error"]
+        assert at is None or h["error"].startswith(at)  # the detail names the field inside the part
+        assert value == originals[origin]  # the whole original message, for every part
         assert datetime.fromisoformat(h["dead_lettered_at"]) <= datetime.now(timezone.utc)
 
     table = artifact_rows(state)
     assert (table["consumed"], table["written"], table["duplicates_skipped"], table["dead_lettered"],
-            table["lag_at_end"]) == (len(items), len(expected), 23, len(reasons), 0)
-    assert all(table[f"dead_lettered: {code}"] == n for code, n in Counter(reasons.values()).items())
+            table["partly_dead_lettered"], table["parts_dead_lettered"], table["reconciles"], table["lag_at_end"]
+            ) == (len(items), len(expected), 23, whole, partly, len(records) - whole, True, 0)
+    assert all(table[f"dead_lettered: {code}"] == n for code, n in Counter(records.values()).items())
 
 
 def test_replay_from_offset_zero_changes_nothing(prefect_harness, kafka, telemetry, pg, helpers):
@@ -108,7 +140,9 @@ def test_replay_from_offset_zero_changes_nothing(prefect_harness, kafka, telemet
 
     assert helpers.table_checksum(pg, telemetry.table) == before
     assert (replay["consumed"], replay["written"], replay["duplicates_skipped"]) == (len(items), 0, first["written"])
-    assert replay["dead_lettered"] == first["dead_lettered"]  # the DLQ is at-least-once, like the topic
+    # the DLQ is at least once: a replay dead-letters every reject again, whole messages and parts
+    assert (replay["dead_lettered"], replay["parts_dead_lettered"]) == (first["dead_lettered"], first["parts_dead_lettered"])
+    assert replay["partly_dead_lettered"] == first["partly_dead_lettered"] > 0
 
 
 def test_poison_messages_go_to_the_dlq_and_the_consumer_keeps_going(prefect_harness, kafka, telemetry, pg, helpers):

@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from tasks.telemetry.model import Limits, Reading
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import outcome
 from tasks.telemetry.sink import PostgresSink, to_row
 
 pytestmark = pytest.mark.integration
@@ -131,10 +131,32 @@ def test_every_reading_the_normaliser_accepts_is_storable(sink, pg):
     }
     rows = []
     for offset, doc in enumerate([ua, entity]):
-        readings = normalise(orjson.dumps(doc), Limits(), datetime.now(timezone.utc))
+        readings = outcome(orjson.dumps(doc), Limits(), datetime.now(timezone.utc)).readings
         rows += [to_row(r, "topic", 0, offset) for r in readings]
     assert len(rows) == 5 + 3
     assert sink.write(rows) == (8, 0)
     stored = dict(pg.execute(sql.SQL("SELECT metric, value FROM {}").format(sink.table)).fetchall())
     assert stored["NotANumber"] != stored["NotANumber"]  # NaN round-trips
     assert stored["Huge"] == 18446744073709551615.0
+
+
+def test_status_columns_round_trip_and_are_added_to_an_older_table(pg, pg_schema):
+    """A table created before the status columns gets them on the next start; a Bad value without a
+    body lands as a status-only row."""
+    name = f"old_{uuid.uuid4().hex[:8]}"
+    pg.execute(sql.SQL(
+        "CREATE TABLE {} (time timestamptz NOT NULL, source text NOT NULL, entity_id text NOT NULL, "
+        "entity_type text, metric text NOT NULL, value double precision, value_text text, unit text, "
+        "attrs jsonb, ingested_at timestamptz NOT NULL DEFAULT now(), kafka_topic text, "
+        "kafka_partition integer, kafka_offset bigint, PRIMARY KEY (entity_id, metric, time))"
+    ).format(sql.Identifier(pg_schema, name)))
+    sink = PostgresSink(pg, f"{pg_schema}.{name}", LOG)
+    assert sink.ensure_table() == "plain"
+    payload = (Path(__file__).parents[2] / "fixtures/telemetry/opc-publisher/pubsub-ua-data.json").read_bytes()
+    readings = outcome(payload, Limits(), datetime.now(timezone.utc)).readings
+    assert sink.write([to_row(r, "topic", 0, 0) for r in readings]) == (5, 0)
+    stored = pg.execute(
+        sql.SQL("SELECT metric, value, status, status_code FROM {} ORDER BY metric").format(sink.table)
+    ).fetchall()
+    assert stored[0] == ("AlternatingBoolean", 1.0, "Good", 0)
+    assert ("BadFastUInt1", None, "Bad", 2150694912) in stored

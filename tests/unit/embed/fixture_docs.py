@@ -1,4 +1,4 @@
-"""Normalised document rows from the recorded API responses in tests/fixtures.
+"""Normalised document rows from the recorded API responses in tasks/sources/recordings.
 
 Parsed by the project's own source parsers and finalised like the sync does, so the
 rows (and their record_hash) are what the ``scientific_documents`` mart holds after the
@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from tasks.documents import DOCUMENT_SCHEMA, Rejected, finalise
 from tasks.sources import arxiv, openalex, pubmed
+from tasks.sources.replay import RECORDINGS
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -25,13 +25,13 @@ def fixture_documents() -> list[dict]:
     """The 14 documents of the OpenAlex, arXiv and PubMed recordings."""
     pages = [
         ("openalex/W2741809807.json",
-         [openalex.parse_work(json.loads((FIXTURES / "openalex/W2741809807.json").read_bytes()))]),
+         [openalex.parse_work(json.loads((RECORDINGS / "openalex/W2741809807.json").read_bytes()))]),
         ("arxiv/del_maestro_checkerboard.xml",
-         arxiv.parse_page((FIXTURES / "arxiv/del_maestro_checkerboard.xml").read_bytes())),
+         arxiv.parse_page((RECORDINGS / "arxiv/del_maestro_checkerboard.xml").read_bytes())),
         ("arxiv/q_testing_s10_m10_34e56e15aaac.json",
-         arxiv.parse_page(json.loads((FIXTURES / "arxiv/q_testing_s10_m10_34e56e15aaac.json")
+         arxiv.parse_page(json.loads((RECORDINGS / "arxiv/q_testing_s10_m10_34e56e15aaac.json")
                                      .read_text())["body"].encode())),
-        ("pubmed/pubmed2.xml", pubmed.parse_page((FIXTURES / "pubmed/pubmed2.xml").read_bytes())),
+        ("pubmed/pubmed2.xml", pubmed.parse_page((RECORDINGS / "pubmed/pubmed2.xml").read_bytes())),
     ]
     rows = []
     for key, parsed in pages:

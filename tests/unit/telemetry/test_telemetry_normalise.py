@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tasks.telemetry.model import Limits, Reading
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import normalise, outcome
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "telemetry"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -24,8 +24,15 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
+def readings_of(payload: bytes) -> list[Reading]:
+    """The readings of a message that must be accepted whole."""
+    got = outcome(payload, Limits(), NOW)
+    assert not got.rejected
+    return got.readings
+
+
 def by_metric(payload: bytes) -> dict[str, Reading]:
-    readings = normalise(payload, Limits(), NOW)
+    readings = readings_of(payload)
     result = {r.metric: r for r in readings}
     assert len(result) == len(readings), "one reading per metric"
     return result
@@ -66,11 +73,11 @@ def test_opcua_fixture_messages_object():
     assert got == {
         "Temperature": Reading(
             datetime(2021, 3, 29, 0, 52, 50, 153569, tzinfo=timezone.utc), "opcua", OPC_ID,
-            "7970a3aa-f55d-426b-943d-11777d9d8ac1", "Temperature", 3.0, None, None, {"seq": 46, "ua_type": 11},
+            "7970a3aa-f55d-426b-943d-11777d9d8ac1", "Temperature", 3.0, None, None, {"seq": 46, "ua_type": 11}, "Good", 0,
         ),
         "Setpoint": Reading(
             datetime(2021, 3, 29, 0, 52, 50, 153571, tzinfo=timezone.utc), "opcua", OPC_ID,
-            "7970a3aa-f55d-426b-943d-11777d9d8ac1", "Setpoint", 10.0, None, None, {"seq": 46, "ua_type": 11},
+            "7970a3aa-f55d-426b-943d-11777d9d8ac1", "Setpoint", 10.0, None, None, {"seq": 46, "ua_type": 11}, "Good", 0,
         ),
     }
 
@@ -86,7 +93,7 @@ def test_opcua_messages_array_and_encodings():
         "Tags": {"Value": {"Type": 12, "Body": ["a", "b"]}},  # arrays are not readings
     }
     doc["Messages"] = [doc["Messages"], second]
-    readings = normalise(orjson.dumps(doc), Limits(), NOW)
+    readings = readings_of(orjson.dumps(doc))
     assert [(r.entity_id, r.metric) for r in readings] == [
         (OPC_ID, "Temperature"), (OPC_ID, "Setpoint"),
         (OPC_ID[:-1] + "2", "Mode"), (OPC_ID[:-1] + "2", "Count"), (OPC_ID[:-1] + "2", "Running"),
@@ -111,7 +118,7 @@ def test_ngsi_v2_notification_and_attribute_time():
     entity["co"]["metadata"]["TimeInstant"] = {"type": "DateTime", "value": "2016-03-15T11:05:00+01:00"}
     entity["co"]["metadata"]["accuracy"] = {"type": "Number", "value": 0.5}
     notification = {"subscriptionId": "5aeb0ee97d4ef10a12a0262f", "data": [entity, entity | {"id": "other"}]}
-    readings = normalise(orjson.dumps(notification), Limits(), NOW)
+    readings = readings_of(orjson.dumps(notification))
     assert len(readings) == 46
     co = next(r for r in readings if r.metric == "co")
     assert co.time == datetime(2016, 3, 15, 10, 5, tzinfo=timezone.utc)  # attribute time wins, in UTC

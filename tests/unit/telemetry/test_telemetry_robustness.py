@@ -12,7 +12,7 @@ import orjson
 
 from tasks.telemetry import consumer
 from tasks.telemetry.model import InvalidMessage, Limits
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import normalise, outcome
 from tasks.telemetry.simulator import generate
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "telemetry"
@@ -75,12 +75,33 @@ def test_a_normaliser_crash_is_dead_lettered_not_raised(monkeypatch):
     def crash(payload, limits, now):
         if payload == b"boom":
             raise ZeroDivisionError("division by zero")
-        return normalise(payload, limits, now)
+        return outcome(payload, limits, now)
 
-    monkeypatch.setattr(consumer, "normalise", crash)
+    monkeypatch.setattr(consumer, "outcome", crash)
     good = (FIXTURES / "message-full.json").read_bytes()
     batch = consumer.prepare([_Message(0, good), _Message(1, b"boom")], Limits(), logging.getLogger("t"))
     assert len(batch.rows) == 2
-    [(message, error)] = batch.rejected
+    [(message, error, at)] = batch.rejected
     assert message.offset() == 1 and error.code == "unexpected" and "ZeroDivisionError" in error.detail
+    assert at == ""  # dead-lettered whole
     assert [(tp.topic, tp.partition, tp.offset) for tp in batch.offsets] == [("t", 0, 2)]
+
+
+def test_prepare_accounts_for_every_message():
+    """Messages with readings, dead-lettered whole, partly dead-lettered and with a named no-readings
+    reason sum to the batch (the flow artifact's ``reconciles``)."""
+    good = (FIXTURES / "message-full.json").read_bytes()
+    metadata = (FIXTURES / "opc-publisher" / "pubsub-ua-metadata.json").read_bytes()
+    batch_of_five = orjson.loads((FIXTURES / "opc-publisher" / "samples-fm-batch.json").read_bytes())
+    batch_of_five[1]["Value"]["SourceTimestamp"] = "0001-01-01T00:00:00Z"
+    batch_of_five[3].pop("NodeId")
+    partly = orjson.dumps(batch_of_five)
+    messages = [_Message(0, good), _Message(1, metadata), _Message(2, b"{"), _Message(3, partly)]
+    batch = consumer.prepare(messages, Limits(), logging.getLogger("t"))
+    assert (batch.with_readings, dict(batch.no_readings), batch.partly_dead_lettered) == (1, {"metadata_only": 1}, 1)
+    assert [(m.offset(), e.code, at) for m, e, at in batch.rejected] == [
+        (2, "invalid_json", ""), (3, "bad_timestamp", "[1]"), (3, "unknown_shape", "[3]"),
+    ]
+    whole = sum(not at for _, _, at in batch.rejected)
+    assert batch.with_readings + whole + batch.partly_dead_lettered + sum(batch.no_readings.values()) == batch.size
+    assert len(batch.rows) == 2 + 3  # message-full's two, and the batch's three good samples

@@ -1,4 +1,5 @@
-"""The simulator's traffic is what the pipeline expects: good messages normalise, bad ones fail as labelled."""
+"""The simulator's traffic is what the pipeline expects: good messages normalise, bad ones fail as
+labelled, whole or in the labelled parts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from tasks.telemetry.model import InvalidMessage, Limits
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import outcome
 from tasks.telemetry.simulator import BAD_KINDS, FIWARE_TOPIC, OPCUA_TOPIC, generate
 
 NOW = datetime.now(timezone.utc)
@@ -18,15 +19,20 @@ def test_labelled_errors_match_the_pipeline():
     outcomes, sources, keys = Counter(), Counter(), Counter()
     for message in generate(devices=24, messages=2000, bad_share=0.3, seed=7, start=NOW - timedelta(hours=2)):
         try:
-            readings = normalise(message.value, Limits(), NOW)
+            readings, rejected, _ = outcome(message.value, Limits(), NOW)
         except InvalidMessage as exc:
-            outcomes[(message.error, exc.code)] += 1
+            outcomes[((message.error, message.error_at), (exc.code, ()))] += 1
             continue
-        outcomes[(message.error, None)] += 1
+        got = [(p.error.code, p.at) for p in rejected]
+        outcomes[((message.error, message.error_at), (got[0][0] if got else None, tuple(at for _, at in got)))] += 1
+        assert len({code for code, _ in got}) <= 1
         sources.update(r.source for r in readings)
         keys.update((r.entity_id, r.metric, r.time) for r in readings)
     assert all(expected == got for expected, got in outcomes), outcomes
-    assert {expected for expected, _ in outcomes} == {None, *BAD_KINDS}
+    assert {expected for (expected, _), _ in outcomes} == {None, *BAD_KINDS}
+    partly = {error for (error, at), _ in outcomes if at}
+    assert partly == {"missing_entity_id", "missing_timestamp", "bad_timestamp", "future_timestamp", "wrong_type",
+                      "unknown_shape"}  # a bad DataSetMessage of several, a batch of one bad element
     assert set(sources) == {"fiware", "opcua"}
     assert max(keys.values()) == 1  # (entity, metric, time) never repeats
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tasks.telemetry.model import InvalidMessage, Limits
-from tasks.telemetry.normalise import normalise
+from tasks.telemetry.normalise import normalise, outcome
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "telemetry"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -41,9 +41,10 @@ CASES = {
     "not utf-8": (b'{"id": "\xff"}', "invalid_json", ""),
     "nested beyond our bound": (nested(40), "too_deep", "deeper than 32"),
     "nested beyond the parser": (b"[" * 100_000 + b"]" * 100_000, "too_deep", "deeper than 32"),
-    "top-level array": (orjson.dumps([V2]), "unknown_shape", "JSON list"),
+    "not an object": (orjson.dumps(orjson.dumps(V2).decode()), "unknown_shape", "top level is a JSON str"),
+    "empty array": (b"[]", "unknown_shape", "empty JSON array"),
     "unrecognised object": (b'{"temperature": 21.5}', "unknown_shape", "neither"),
-    "ua-metadata": (changed(UA, ("MessageType",), "ua-metadata"), "unknown_shape", "'ua-metadata'"),
+    "ua unknown MessageType": (changed(UA, ("MessageType",), "ua-chunk"), "unknown_shape", "'ua-chunk'"),
     "ua Messages not a list": (changed(UA, ("Messages",), 5), "unknown_shape", "'Messages'"),
     "ua unknown type id": (changed(UA, ("Messages", "Payload", "Temperature", "Value", "Type"), 99),
                            "unknown_shape", "Temperature.Type"),
@@ -52,7 +53,8 @@ CASES = {
     "v2 without id": (changed(V2, ("id",), drop=True), "missing_entity_id", "entity"),
     "ua without PublisherId": (changed(UA, ("PublisherId",), drop=True), "missing_entity_id", "PublisherId"),
     "v2 id is a number": (changed(V2, ("id",), 28079004), "wrong_type", "entity id"),
-    "v2 Number carrying text": (changed(V2, ("co", "value"), "500"), "wrong_type", "entity.co.value"),
+    "v2 Number carrying text": (changed(V2, ("co", "value"), "five hundred"), "wrong_type", "cannot be read as a number"),
+    "v2 Integer carrying text": (changed(V2, ("co",), {"type": "Integer", "value": "1 ppm"}), "wrong_type", "entity.co.value"),
     "v2 Boolean carrying a number": (changed(V2, ("precipitation", "value"), 0), "wrong_type", "precipitation"),
     "v2 unitCode not text": (changed(V2, ("co", "metadata", "unitCode", "value"), 7), "wrong_type", "unitCode"),
     "ua Double carrying text": (changed(UA, ("Messages", "Payload", "Temperature", "Value", "Body"), "hot"),
@@ -85,7 +87,7 @@ def test_rejected_with_reason(payload, code, detail):
 
 def test_future_bound_comes_from_limits():
     payload = changed(V2, ("dateObserved", "value"), "2026-01-01T00:30:00Z")
-    assert normalise(payload, Limits(), NOW)  # 30 min ahead is within the default hour
+    assert outcome(payload, Limits(), NOW).readings  # 30 min ahead is within the default hour
     with pytest.raises(InvalidMessage, match="future_timestamp"):
         normalise(payload, Limits(max_future=timedelta(minutes=10)), NOW)
 
@@ -96,9 +98,9 @@ def test_size_and_depth_bounds_come_from_limits():
         normalise(payload, Limits(max_bytes=len(payload) - 1), NOW)
     with pytest.raises(InvalidMessage, match="too_deep"):
         normalise(payload, Limits(max_depth=3), NOW)  # location.value.coordinates is at depth 4
-    assert normalise(payload, Limits(max_bytes=len(payload), max_depth=4), NOW)
+    assert outcome(payload, Limits(max_bytes=len(payload), max_depth=4), NOW).readings
 
 
 def test_entity_with_only_context_yields_no_readings():
     doc = {"id": "x", "type": "T", "dateObserved": "2020-01-01T00:00:00Z", "location": {"type": "Point", "coordinates": [0, 0]}}
-    assert normalise(orjson.dumps(doc), Limits(), NOW) == []
+    assert outcome(orjson.dumps(doc), Limits(), NOW) == ([], [], "metadata_only")
