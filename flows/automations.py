@@ -23,6 +23,13 @@ Declared here (see the README, "Automations"):
   check refuses it and the automation records an ``action.failed`` event saying why.
   (That check ignores date formats: a bad date gives a run that fails at once.)
 
+* **ELT on object created**: a custom event ``elt.object.created`` whose payload is an
+  object store's notification body as the store sent it (an S3 event notification, an
+  EventBridge event, a GCS Pub/Sub message; ``knowledge-ingest elt notify FILE`` is such
+  a relay) runs ``elt-ingest/on-object-created`` with ``notification`` = the payload. The
+  flow ingests the objects of the body that lie in the lake's ``landing/<dataset>/``
+  and reports the others as ignored.
+
 ``apply`` creates or updates each declared automation by name (a second apply changes
 nothing) and deletes automations tagged ``MANAGED_TAG`` that are no longer declared, so
 renaming or removing one here removes it from the server. It resolves the target
@@ -46,6 +53,8 @@ from prefect.client.schemas.sorting import AutomationSort
 from prefect.events.filters import AutomationFilter, AutomationFilterTags
 from prefect.exceptions import ObjectNotFound
 
+from tasks.elt.notifications import OBJECT_CREATED_EVENT as ELT_OBJECT_CREATED_EVENT
+
 MANAGED_TAG = "managed-by:knowledge-ingest"
 """Marks the automations ``apply`` owns; only those are ever deleted."""
 
@@ -53,6 +62,7 @@ MANAGED_TAG = "managed-by:knowledge-ingest"
 EMBED_AFTER_SYNC = "embed-documents/embed-after-sync"
 GRAPH_AFTER_SYNC = "graph-load/graph-after-sync"
 SYNC_ON_OBJECT_CREATED = "literature-sync/on-object-created"
+ELT_ON_OBJECT_CREATED = "elt-ingest/on-object-created"
 
 OBJECT_CREATED_EVENT = "ingest.object.created"
 
@@ -132,6 +142,14 @@ DECLARED: tuple[Declared, ...] = (
         trigger=EventTrigger(expect={OBJECT_CREATED_EVENT}, posture="Reactive", threshold=1),
         deployment=SYNC_ON_OBJECT_CREATED,
         parameters=OBJECT_CREATED_PARAMETERS,
+    ),
+    Declared(
+        name="knowledge-ingest: ELT on object created",
+        description=(f"A {ELT_OBJECT_CREATED_EVENT} event (an object store's notification body as payload) "
+                     "runs elt-ingest for the objects it names."),
+        trigger=EventTrigger(expect={ELT_OBJECT_CREATED_EVENT}, posture="Reactive", threshold=1),
+        deployment=ELT_ON_OBJECT_CREATED,
+        parameters={"notification": "{{ event.payload }}"},
     ),
 )
 

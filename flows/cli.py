@@ -6,7 +6,7 @@ but its answer is negative (a message that would be dead-lettered, nothing found
 configuration errors. Each group is wired in its own ``_add_<group>`` function; the work itself
 lives in ``flows/`` and ``tasks/``, imported only when the command runs, so ``--help`` is fast.
 
-Commands that run flows (``sync``, ``embed``, ``graph``, ``telemetry ingest``) run against
+Commands that run flows (``sync``, ``elt run``, ``embed``, ``graph``, ``telemetry ingest``) run against
 PREFECT_API_URL; without it they start a local Prefect server for the run, as the demo does,
 and print its summary as JSON.
 """
@@ -132,6 +132,54 @@ def _add_telemetry(sub: argparse._SubParsersAction) -> None:
     ingest.set_defaults(flow=run_ingest)
 
 
+def _add_elt(sub: argparse._SubParsersAction) -> None:
+    """``elt run --once`` (the polling deployment's code, once) and ``elt notify FILE`` (a relay)."""
+    group = sub.add_parser("elt", help="ELT of files dropped in landing/<dataset>/")
+    commands = group.add_subparsers(dest="elt_command", metavar="COMMAND", required=True)
+    p = commands.add_parser(
+        "run", help="run elt-ingest over every file waiting in landing/ of the configured lake, then exit",
+        description="What the elt-ingest/poll-landing deployment runs every minute, run once.",
+    )
+    p.add_argument("--once", action="store_true",
+                   help="process what is waiting and exit (the only mode: continuous polling is the deployment)")
+    p.add_argument("--dataset", action="append", dest="datasets", metavar="NAME",
+                   help="only this dataset (repeatable; default: every declared dataset)")
+
+    def run(args: argparse.Namespace) -> dict:
+        from flows.elt_ingest import elt_ingest
+
+        return elt_ingest(datasets=args.datasets)
+
+    p.set_defaults(flow=run)
+
+    notify = commands.add_parser(
+        "notify", help="post an object-store notification body to the Prefect API as an event (a relay)",
+        description="FILE holds an S3 event notification, an EventBridge event or a GCS Pub/Sub "
+        "notification ('-' reads stdin); the elt-ingest automation turns it into a run.",
+    )
+    notify.add_argument("file", metavar="FILE")
+
+    def run_notify(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import httpx
+
+        from tasks.elt.notifications import post_notification
+
+        api = os.environ.get("PREFECT_API_URL")
+        if not api:
+            raise CommandError("PREFECT_API_URL is not set: there is no server to notify")
+        try:
+            body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+            event_ids = post_notification(api, body)
+        except (OSError, ValueError, httpx.HTTPError) as exc:
+            raise CommandError(f"cannot post {args.file}: {exc}") from None
+        sys.stdout.write("".join(f"{event_id}\n" for event_id in event_ids))
+        return 0
+
+    notify.set_defaults(func=run_notify)
+
+
 def _add_sync(sub: argparse._SubParsersAction) -> None:
     from tasks.sources import SOURCES
 
@@ -199,6 +247,7 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_lineage,
     _add_telemetry,
     _add_sync,
+    _add_elt,
     _add_embed,
     _add_graph,
     _add_automations,
@@ -208,7 +257,7 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="knowledge-ingest",
-        description="Knowledge ingestion platform on Prefect 3: literature sync, embeddings, graph, telemetry.",
+        description="Knowledge ingestion platform on Prefect 3: literature sync, ELT, embeddings, graph, telemetry.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in GROUPS:

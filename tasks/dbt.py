@@ -62,14 +62,26 @@ def run_dbt(settings: Settings, args: list[str], *, raise_on_failure: bool = Tru
         ),
         raise_on_failure=raise_on_failure,
     )
-    with _environ(dbt_env(settings)):
-        return runner.invoke([*args, "--log-path", str(work / "logs")])
+    try:
+        with _environ(dbt_env(settings)):
+            return runner.invoke([*args, "--log-path", str(work / "logs")])
+    finally:
+        if settings.warehouse == "duckdb":
+            # dbt-duckdb keeps the database open (and its file locked) for the life of the
+            # process; close it so other processes (a concurrent run, a reader) can open it.
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+            DuckDBConnectionManager.close_all_connections()
+
+
+ELT_MODELS = "tag:elt"
+"""Built only by the elt-ingest flow, with write-audit-publish (tasks/elt/warehouse.py)."""
 
 
 @task(name="dbt-build")
 def dbt_build(settings: Settings, select: str | None = None) -> bool:
-    """``dbt build`` (models + tests); raises on any failing model or test."""
-    args = ["build"] + (["--select", select] if select else [])
+    """``dbt build`` (models + tests) of everything but the ELT models; raises on any failure."""
+    args = ["build", "--exclude", ELT_MODELS] + (["--select", select] if select else [])
     return run_dbt(settings, args).success
 
 

@@ -11,6 +11,7 @@ import gzip
 import uuid
 import zlib
 from datetime import date
+from pathlib import Path
 
 import fsspec
 import orjson
@@ -71,6 +72,10 @@ class Lake:
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    def local_path(self, key: str) -> Path | None:
+        """The key's path on this machine's disk, or None on object stores."""
+        return Path(self.path(key)) if self._local else None
+
     def uri(self, key: str) -> str:
         """Full URL of a key, for engines that read the lake themselves (DuckDB, dbt)."""
         return f"{self.url}/{key}"
@@ -83,6 +88,17 @@ class Lake:
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, path)
+
+    def upload(self, key: str, local: Path) -> None:
+        """Store a local file under ``key`` without reading it into memory (atomic like ``put``)."""
+        path = self.path(key)
+        if not self._local:
+            self.fs.put_file(str(local), path)
+            return
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        self.fs.put_file(str(local), tmp)
         self.fs.mv(tmp, path)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
@@ -100,6 +116,20 @@ class Lake:
     def delete(self, key: str) -> None:
         if self.exists(key):
             self.fs.rm_file(self.path(key))
+
+    def info(self, key: str) -> dict:
+        """The store's metadata of one object (size, ETag, generation, mtime …)."""
+        try:
+            return self.fs.info(self.path(key))
+        except FileNotFoundError as exc:
+            raise LakeError(f"missing lake object {key}") from exc
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename on local disks; copy then delete on object stores (no partial target)."""
+        target = self.path(dst)
+        if self._local:
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.mv(self.path(src), target)
 
     def keys(self, prefix: str) -> list[str]:
         """All keys under a prefix, sorted, relative to the root."""
@@ -124,8 +154,28 @@ def _protocols(fs) -> tuple[str, ...]:
 
 
 def lake_from_settings(settings) -> Lake:
-    """The lake of the current settings; S3 endpoint (e.g. MinIO, moto) from AWS_ENDPOINT_URL."""
+    """The lake of the current settings.
+
+    s3: endpoint (MinIO, moto) from AWS_ENDPOINT_URL, credentials from the AWS chain.
+    gs: endpoint (an emulator, anonymous) from KI_GCS_ENDPOINT_URL; credentials from the
+    prefect-gcp ``GcpCredentials`` block KI_GCP_CREDENTIALS_BLOCK, else Google's default chain.
+    """
     options = {}
     if settings.lake_root.startswith("s3://") and settings.aws_endpoint_url:
         options["endpoint_url"] = settings.aws_endpoint_url
+    if settings.lake_root.startswith("gs://"):
+        if settings.gcs_endpoint_url:
+            options |= {"endpoint_url": settings.gcs_endpoint_url, "token": "anon"}
+        if settings.gcp_credentials_block:
+            options["token"] = gcp_block_credentials(settings.gcp_credentials_block)
     return Lake(settings.lake_root, **options)
+
+
+def gcp_block_credentials(block_name: str):
+    """google.auth credentials of a prefect-gcp GcpCredentials block (never logged)."""
+    from prefect_gcp import GcpCredentials
+
+    block = GcpCredentials.load(block_name)
+    if block.service_account_info is None and block.service_account_file is None:
+        raise LakeError(f"GcpCredentials block {block_name!r} holds no service account")
+    return block.get_credentials_from_service_account()

@@ -38,6 +38,43 @@ class Settings(BaseSettings):
     duckdb_path: Path | None = Field(None, validation_alias=_env("KI_DUCKDB_PATH"))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
 
+    gcs_endpoint_url: str | None = Field(
+        None, validation_alias=_env("KI_GCS_ENDPOINT_URL"),
+        description="GCS JSON API endpoint for a gs:// lake (an emulator; anonymous access)",
+    )
+    gcp_credentials_block: str | None = Field(
+        None, validation_alias=_env("KI_GCP_CREDENTIALS_BLOCK"),
+        description="name of a prefect-gcp GcpCredentials block for a gs:// lake; "
+        "default: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, Workload Identity)",
+    )
+
+    # --- ELT (tasks/elt) --------------------------------------------------------
+    elt_engine: Literal["arrow"] = Field(
+        "arrow", validation_alias=_env("KI_ELT_ENGINE"),
+        description="engine converting landed files to Parquet (arrow: DuckDB + Arrow on this machine)",
+    )
+    elt_engine_memory: str = Field(
+        "1GB", validation_alias=_env("KI_ELT_ENGINE_MEMORY"),
+        description="memory the arrow engine may use before spilling to disk",
+    )
+    elt_ledger_url: SecretStr | None = Field(
+        None, validation_alias=_env("KI_ELT_LEDGER_URL"),
+        description="SQLAlchemy URL of the claims ledger; default: SQLite beside the DuckDB file, "
+        "or the warehouse (PG* variables) when KI_WAREHOUSE=postgres",
+    )
+    elt_claim_lease_s: float = Field(
+        900.0, validation_alias=_env("KI_ELT_CLAIM_LEASE_S"),
+        description="a claim not renewed for this long is taken over by the next run",
+    )
+    elt_max_file_bytes: int = Field(
+        16 * 1024**3, validation_alias=_env("KI_ELT_MAX_FILE_BYTES"),
+        description="landed files larger than this (after gunzip) go to failed/",
+    )
+    elt_postgres_url: SecretStr | None = Field(
+        None, validation_alias=_env("KI_ELT_POSTGRES_URL"),
+        description="libpq URL of the fan-out Postgres/TimescaleDB sink; unset: that sink is skipped",
+    )
+
     # --- HTTP sources --------------------------------------------------------
     http_timeout_s: float = Field(30.0, validation_alias=_env("KI_HTTP_TIMEOUT_S"))
     http_max_retries: int = Field(5, validation_alias=_env("KI_HTTP_MAX_RETRIES"))

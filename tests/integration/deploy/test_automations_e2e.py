@@ -40,58 +40,22 @@ from flows.automations import (
     apply,
 )
 from tasks.sources.replay import RECORDINGS
-from tests.integration.deploy.stack import Stack, automations_cli, prefect_cli
+from tests.integration.deploy.stack import (
+    Stack,
+    action_outcomes,
+    automations_cli,
+    counts,
+    created_run,
+    finished,
+    prefect_cli,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
 SYNC = "literature-sync/openalex-daily"
 EMBED, GRAPH, ON_OBJECT = (next(d.name for d in DECLARED if d.deployment == target)
                            for target in (EMBED_AFTER_SYNC, GRAPH_AFTER_SYNC, SYNC_ON_OBJECT_CREATED))
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 120) -> T:
-    deadline = time.monotonic() + timeout
-    while (found := probe()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {timeout}s")
-        time.sleep(1)
-    return found
-
-
-def action_outcomes(client: SyncPrefectClient, triggering_event_id: uuid.UUID,
-                    expected: int) -> dict[str, ReceivedEvent]:
-    """What each automation did about one event: {automation name: action event}, once all answered."""
-    def probe():
-        page = client.read_events(EventFilter(
-            event=EventNameFilter(name=["prefect.automation.action.executed",
-                                        "prefect.automation.action.failed"]),
-            related=EventRelatedFilter(id=[f"prefect.event.{triggering_event_id}"])),
-            limit=50)  # the client's default (100) is over the server's maximum
-        found = {e.resource["prefect.resource.name"]: e for e in page.events}
-        return found if len(found) >= expected else None
-    return wait_for(probe, f"automation actions for event {triggering_event_id}")
-
-
-def created_run(action_event: ReceivedEvent) -> uuid.UUID:
-    assert action_event.event == "prefect.automation.action.executed", action_event.payload
-    return next(uuid.UUID(r.id.removeprefix("prefect.flow-run.")) for r in action_event.related
-                if r.role == "flow-run")
-
-
-def finished(client: SyncPrefectClient, flow_run_id: uuid.UUID, timeout: float = 180) -> FlowRun:
-    def probe():
-        run = client.read_flow_run(flow_run_id)
-        return run if run.state and run.state.is_final() else None
-    return wait_for(probe, f"final state of flow run {flow_run_id}", timeout)
-
-
-def counts(client: SyncPrefectClient, flow_run_id: uuid.UUID) -> dict[str, str]:
-    """The metric → value table artifact a flow run published."""
-    [artifact] = client.read_artifacts(
-        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return {row["metric"]: row["value"] for row in json.loads(artifact.data)}
-
 
 def post_event(stack: Stack, payload: dict, event_id: uuid.UUID | None = None) -> uuid.UUID:
     """What an object-store notification relay sends: one event, plain HTTP."""
@@ -199,8 +163,8 @@ def test_applying_twice_leaves_one_of_each_and_removes_only_our_undeclared(stack
         assert f"{GRAPH}  [paused]" in listed and "knowledge-ingest: retired  [not declared" in listed
 
         outcome = apply(client)
-        assert outcome == {EMBED: "unchanged", GRAPH: "updated", ON_OBJECT: "unchanged",
-                           "knowledge-ingest: retired": "deleted"}
+        assert outcome == {d.name: "unchanged" for d in DECLARED} | {
+            GRAPH: "updated", "knowledge-ingest: retired": "deleted"}
         after = ours(client)
         assert {name: a.id for name, a in after.items()} == {name: a.id for name, a in before.items()}
         assert all(a.enabled for a in after.values())
