@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         None, validation_alias=_env("KI_ELT_POSTGRES_URL"),
         description="libpq URL of the fan-out Postgres/TimescaleDB sink; unset: that sink is skipped",
     )
+    elt_vector_sink: bool = Field(
+        True, validation_alias=_env("KI_ELT_VECTOR_SINK"),
+        description="embed a dataset's declared text columns into the vector store "
+        "(KI_VECTOR_STORE, KI_EMBED_*); false: that sink is skipped",
+    )
 
     # --- HTTP sources --------------------------------------------------------
     http_timeout_s: float = Field(30.0, validation_alias=_env("KI_HTTP_TIMEOUT_S"))

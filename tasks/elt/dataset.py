@@ -64,8 +64,19 @@ class PostgresSink(_Strict):
     table: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
 
+class VectorSink(_Strict):
+    """One vector per entity (``key``) of the text its ``text`` columns hold, e.g. a product's
+    category and brand: re-embedded only when that text changes."""
+
+    collection: str = Field(pattern=r"^[A-Z][A-Za-z0-9_]*$")
+    """Weaviate collection / LanceDB table (Weaviate wants a capitalised name)."""
+    key: tuple[str, ...] = Field(min_length=1)
+    text: tuple[str, ...] = Field(min_length=1)
+
+
 class Sinks(_Strict):
     postgres: PostgresSink | None = None
+    vector: VectorSink | None = None
 
 
 class DbtModels(_Strict):
@@ -95,9 +106,10 @@ class Dataset(_Strict):
     @model_validator(mode="after")
     def _names_exist(self) -> Dataset:
         names = self.column_names
-        missing = [n for n in (self.event_time, *self.event_id) if n not in names]
+        vector = (*self.sinks.vector.key, *self.sinks.vector.text) if self.sinks.vector else ()
+        missing = [n for n in (self.event_time, *self.event_id, *vector) if n not in names]
         if missing:
-            raise ValueError(f"event_time/event_id name undeclared column(s): {missing}")
+            raise ValueError(f"event_time/event_id/sinks name undeclared column(s): {missing}")
         if len(set(names)) != len(names):
             raise ValueError("duplicate column names")
         return self

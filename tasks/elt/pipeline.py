@@ -30,7 +30,7 @@ from tasks.elt.engine import CleanResult, Unreadable, engine
 from tasks.elt.files import UNREADABLE_ERRORS, LandedFile, dataset_of, describe, fetch, waiting
 from tasks.elt.ledger import Ledger, LostClaim, ledger_url
 from tasks.elt.notifications import lake_keys
-from tasks.elt.sinks import PostgresEventsSink
+from tasks.elt.sinks import PostgresEventsSink, VectorTextSink
 from tasks.lake import Lake, LakeError, lake_from_settings
 from tasks.settings import Settings
 
@@ -146,11 +146,11 @@ def batch_of(ctx: Context, landed: LandedFile) -> str:
 
 
 def pending_sinks(ctx: Context, landed: LandedFile) -> list[str]:
-    """The dataset's sinks this file has not reached yet (a configured Postgres sink only)."""
+    """The dataset's sinks this file has not reached yet, of those the settings turn on."""
     dataset = load_dataset(landed.dataset)
     written = ctx.ledger.sinks_written(landed.file_id)
-    wanted = [s for s in dataset.sink_names if s != "postgres" or ctx.settings.elt_postgres_url]
-    return [s for s in wanted if s not in written]
+    enabled = {"postgres": bool(ctx.settings.elt_postgres_url), "vector": ctx.settings.elt_vector_sink}
+    return [s for s in dataset.sink_names if enabled.get(s, True) and s not in written]
 
 
 def publish(ctx: Context, landed: LandedFile, report: FileReport, parquet: Path) -> None:
@@ -167,14 +167,16 @@ def publish(ctx: Context, landed: LandedFile, report: FileReport, parquet: Path)
 
 def write_sink(ctx: Context, landed: LandedFile, sink: str, parquet: Path) -> int:
     dataset = load_dataset(landed.dataset)
-    written = make_sink(ctx.settings, dataset, sink).write(str(parquet), landed.file_id)
+    written = open_sink(ctx.settings, dataset, sink).write(str(parquet), landed.file_id)
     ctx.ledger.record_sink(landed.file_id, sink, written, ctx.run_id)
     return written
 
 
-def make_sink(settings: Settings, dataset: Dataset, sink: str):
+def open_sink(settings: Settings, dataset: Dataset, sink: str):
     if sink == "postgres":
         return PostgresEventsSink(settings.elt_postgres_url.get_secret_value(), dataset)
+    if sink == "vector":
+        return VectorTextSink(settings, dataset)
     raise ValueError(f"unknown sink {sink!r}")
 
 

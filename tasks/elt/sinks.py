@@ -1,18 +1,33 @@
 """Fan-out sinks beyond the warehouse: each writes one file's cleaned Parquet, idempotently.
 
-Rows are keyed by ``(event_id, <event_time>)`` (the event time is part of the key so the
-table can be a TimescaleDB hypertable, whose unique keys must hold the time column;
-event_id already determines it). A write COPYs into a temporary table and inserts with
-``ON CONFLICT DO NOTHING``, so a retried or re-delivered file never duplicates a row.
+``PostgresEventsSink``: rows are keyed by ``(event_id, <event_time>)`` (the event time is
+part of the key so the table can be a TimescaleDB hypertable, whose unique keys must hold
+the time column; event_id already determines it). A write COPYs into a temporary table and
+inserts with ``ON CONFLICT DO NOTHING``, so a retried or re-delivered file never duplicates
+a row.
+
+``VectorTextSink``: one vector per declared entity, upserted by a document id derived from
+the entity's key, through the project's embedding backends and vector stores; a retried or
+re-delivered file replaces vectors instead of adding them, and unchanged text is not
+embedded again.
 """
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
+
+import duckdb
 import psycopg
 from psycopg import sql
 
 from tasks.elt.dataset import Dataset
 from tasks.elt.warehouse import copy_parquet
+from tasks.embed.backends import EmbeddingBackend, make_backend
+from tasks.embed.model import resolve_model
+from tasks.embed.pipeline import plan, vector_records
+from tasks.settings import Settings
+from tasks.sinks import make_sink
 
 
 class PostgresEventsSink:
@@ -60,3 +75,68 @@ class PostgresEventsSink:
             if con.execute("select to_regclass(%s)", [f"{self.schema}.{self.table_name}"]).fetchone()[0] is None:
                 return 0
             return con.execute(sql.SQL("select count(*) from {}").format(self.table)).fetchone()[0]
+
+
+class VectorTextSink:
+    name = "vector"
+
+    def __init__(self, settings: Settings, dataset: Dataset):
+        if dataset.sinks.vector is None:
+            raise ValueError(f"dataset {dataset.name} declares no vector sink")
+        self.settings, self.dataset, self.declared = settings, dataset, dataset.sinks.vector
+
+    def entities(self, parquet_path: str) -> list[dict]:
+        """document_id, record_hash and text of each entity with some text in the file.
+
+        An entity seen with several texts keeps the one of its latest event (ties: the
+        greatest text), so the choice never depends on row order.
+        """
+        def ident(name: str) -> str:
+            return '"' + name.replace('"', '""') + '"'
+
+        keys = ", ".join(f"cast({ident(k)} as varchar)" for k in self.declared.key)
+        text = f"concat_ws(' ', {', '.join(ident(c) for c in self.declared.text)})"
+        rows = duckdb.execute(
+            f"select [{keys}], arg_max(t, ({ident(self.dataset.event_time)}, t)) "
+            f"from (select *, {text} as t from read_parquet(?)) where t <> '' group by all order by 1",
+            [parquet_path]).fetchall()
+        return [{"document_id": f"{self.dataset.name}:{':'.join(key)}", "title": text, "abstract": None,
+                 "record_hash": hashlib.sha256(text.encode()).hexdigest(), "source": self.dataset.name}
+                for key, text in rows]
+
+    def write(self, parquet_path: str, file_id: str) -> int:
+        """Embed the entities whose text (or model) changed; returns how many vectors were upserted."""
+        entities = {e["document_id"]: e for e in self.entities(parquet_path)}
+        store = make_sink(self.settings, self.declared.collection)
+        try:
+            backend = embedding_backend(self.settings)
+            todo, _ = plan(((d, e["record_hash"]) for d, e in entities.items()), store.fingerprints(),
+                           backend.model.model_id)
+            written, step = 0, self.settings.embed_chunk_size
+            for start in range(0, len(todo), step):
+                rows = [entities[d] for d in todo[start : start + step]]
+                written += store.upsert(vector_records(rows, backend, self.settings.embed_batch_size))
+            store.finish()
+            return written
+        finally:
+            store.close()
+
+    def count(self) -> int:
+        store = make_sink(self.settings, self.declared.collection)
+        try:
+            return len(store.fingerprints())
+        finally:
+            store.close()
+
+
+def embedding_backend(settings: Settings) -> EmbeddingBackend:
+    """The configured model, loaded once per process (every file of a run shares it)."""
+    return _backend(settings.embed_model, settings.embed_offline_model, settings.embed_allow_fallback,
+                    settings.embed_backend, settings.ray_address, settings.embed_ray_actors)
+
+
+@cache
+def _backend(model: str, offline_model: str, allow_fallback: bool, kind: str, ray_address: str | None,
+             ray_actors: int) -> EmbeddingBackend:
+    info = resolve_model(model, offline_model, allow_fallback=allow_fallback)
+    return make_backend(kind, info, ray_address=ray_address, ray_actors=ray_actors)

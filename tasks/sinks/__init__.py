@@ -15,8 +15,11 @@ def lancedb_uri(settings: Settings) -> str:
     return settings.lancedb_uri or str((Path(settings.data_dir) / "lancedb").resolve())
 
 
-def make_sink(settings: Settings) -> VectorSink:
-    """The store the settings choose; engines are imported only when chosen."""
+def make_sink(settings: Settings, collection: str | None = None) -> VectorSink:
+    """The store the settings choose, holding ``collection`` (default: the documents' one).
+
+    Engines are imported only when chosen."""
+    collection = collection or settings.vector_collection
     if choose_store(settings.vector_store, settings.weaviate_url) == "weaviate":
         from tasks.sinks.weaviate_sink import WeaviateSink, connect_weaviate
 
@@ -24,8 +27,8 @@ def make_sink(settings: Settings) -> VectorSink:
             raise ValueError("KI_VECTOR_STORE=weaviate needs WEAVIATE_URL")
         key = settings.weaviate_api_key.get_secret_value() if settings.weaviate_api_key else None
         client = connect_weaviate(settings.weaviate_url, key, settings.weaviate_grpc_port)
-        return WeaviateSink(client, settings.vector_collection, batch_size=settings.weaviate_batch_size)
+        return WeaviateSink(client, collection, batch_size=settings.weaviate_batch_size)
     from tasks.sinks.lancedb_sink import LanceDBSink
 
-    return LanceDBSink(lancedb_uri(settings), settings.vector_collection,
+    return LanceDBSink(lancedb_uri(settings), collection,
                        index_min_rows=settings.vector_index_min_rows)

@@ -42,6 +42,11 @@ EXPECTED_SQL = {
         select d, c, count(*), count(*) filter (where carted), count(*) filter (where bought)
         from pair group by d, c order by d, c nulls first""",
 }
+PRODUCTS_WITH_TEXT = {r[0] for r in duckdb.sql(
+    f"select product_id from {RAW.format(csv=CLICKSTREAM_SAMPLE)} "
+    "where category_code is not null or brand is not null").fetchall()}
+"""The products the vector sink embeds (those with a category code or a brand)."""
+
 COMPARED_COLUMNS = {
     "user_sessions": "user_session, user_id, session_start, session_end, duration_s, events, views, "
                      "carts, purchases, revenue",

@@ -11,8 +11,16 @@ import duckdb
 import pytest
 
 from flows.elt_ingest import IngestFailed, elt_ingest
-from tasks.elt.dataset import CLICKSTREAM_SAMPLE
-from tests.integration.elt.helpers import COMPARED_COLUMNS, MARTS, drop, duckdb_rows, expected
+from tasks.elt.dataset import CLICKSTREAM_SAMPLE, load_dataset
+from tasks.elt.sinks import VectorTextSink
+from tests.integration.elt.helpers import (
+    COMPARED_COLUMNS,
+    MARTS,
+    PRODUCTS_WITH_TEXT,
+    drop,
+    duckdb_rows,
+    expected,
+)
 
 LINES = CLICKSTREAM_SAMPLE.read_bytes().splitlines(keepends=True)
 
@@ -63,6 +71,8 @@ def test_redelivery_under_any_name_changes_no_mart(elt_settings):
     again = elt_ingest()
     assert (again["done"], again["loaded"], again["new_events"]) == (2, 2000, 0)
     assert snapshot(elt_settings) == before
+    assert [r["sinks"]["vector"] for r in again["reports"]] == [0, 0]  # unchanged text is not re-embedded
+    assert VectorTextSink(elt_settings, load_dataset("clickstream")).count() == len(PRODUCTS_WITH_TEXT)
 
 
 def test_the_same_event_in_two_files_counts_once(elt_settings):

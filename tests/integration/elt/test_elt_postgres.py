@@ -10,8 +10,18 @@ import psycopg
 import pytest
 
 from flows.elt_ingest import IngestFailed, elt_ingest
+from tasks.elt.dataset import load_dataset
+from tasks.elt.sinks import VectorTextSink
 from tasks.settings import load_settings
-from tests.integration.elt.helpers import COMPARED_COLUMNS, MARTS, drop, expected, postgres_rows, totals_sql
+from tests.integration.elt.helpers import (
+    COMPARED_COLUMNS,
+    MARTS,
+    PRODUCTS_WITH_TEXT,
+    drop,
+    expected,
+    postgres_rows,
+    totals_sql,
+)
 
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
@@ -73,7 +83,8 @@ def test_a_failed_sink_is_retried_alone_and_every_sink_holds_each_record_once(
         elt_ingest()
     with psycopg.connect("") as con:
         assert con.execute("select count(*) from clickstream.events").fetchone()[0] == 1000
-        assert con.execute("select sink from elt_sink_writes").fetchall() == [("warehouse",)]
+        assert sorted(con.execute("select sink from elt_sink_writes").fetchall()) == \
+            [("vector",), ("warehouse",)]
         assert con.execute("select state from elt_files").fetchall() == [("claimed",)]  # given back
 
     with psycopg.connect(ADMIN, autocommit=True) as con:  # the sink's database comes back
@@ -81,19 +92,21 @@ def test_a_failed_sink_is_retried_alone_and_every_sink_holds_each_record_once(
     try:
         summary = elt_ingest()
         [report] = summary["reports"]
-        assert report["sinks"] == {"postgres": 1000}  # the warehouse was not written again
+        assert report["sinks"] == {"postgres": 1000}  # the warehouse and vectors were not written again
         assert (summary["done"], summary["reconciles"]) == (1, True)
         with psycopg.connect("") as con:
             assert con.execute("select count(*), count(distinct event_id) from clickstream.events"
                                ).fetchone() == (1000, 1000)
             assert sorted(con.execute("select sink from elt_sink_writes").fetchall()) == \
-                [("postgres",), ("warehouse",)]
+                [("postgres",), ("vector",), ("warehouse",)]
         with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={sink_db}") as con:
             assert con.execute("select count(*), count(distinct event_id) from public.clickstream_events"
                                ).fetchone() == (1000, 1000)
         drop(postgres_elt, "again.csv")  # a re-delivery adds nothing to either sink
         again = elt_ingest()
-        assert again["reports"][0]["sinks"] == {"warehouse": 0, "postgres": 0}
+        assert again["reports"][0]["sinks"] == {"warehouse": 0, "postgres": 0, "vector": 0}
+        vectors = VectorTextSink(postgres_elt, load_dataset("clickstream"))
+        assert vectors.count() == len(PRODUCTS_WITH_TEXT)  # one vector per product with a category or brand
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as con:
             con.execute(f'drop database if exists "{sink_db}" with (force)')
