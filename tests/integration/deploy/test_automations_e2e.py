@@ -10,25 +10,18 @@ link is followed through the server's own records: the automation's
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from datetime import datetime, timezone
-from typing import Callable, TypeVar
 
 import httpx
 import pytest
 from prefect.automations import AutomationCore, DoNothing, EventTrigger
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
     DeploymentFilter,
     DeploymentFilterId,
 )
 from prefect.client.schemas.objects import FlowRun
-from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
-from prefect.events.schemas.events import ReceivedEvent
 
 from flows.automations import (
     DECLARED,
@@ -48,7 +41,6 @@ from tests.integration.deploy.stack import (
     created_run,
     finished,
     prefect_cli,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
