@@ -15,7 +15,6 @@ embedded again.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
 
 import duckdb
 import psycopg
@@ -23,8 +22,7 @@ from psycopg import sql
 
 from tasks.elt.dataset import Dataset
 from tasks.elt.warehouse import copy_parquet
-from tasks.embed.backends import EmbeddingBackend, make_backend
-from tasks.embed.model import resolve_model
+from tasks.embed.backends import process_backend
 from tasks.embed.pipeline import plan, vector_records
 from tasks.settings import Settings
 from tasks.sinks import make_sink
@@ -109,7 +107,7 @@ class VectorTextSink:
         entities = {e["document_id"]: e for e in self.entities(parquet_path)}
         store = make_sink(self.settings, self.declared.collection)
         try:
-            backend = embedding_backend(self.settings)
+            backend = process_backend(self.settings)
             todo, _ = plan(((d, e["record_hash"]) for d, e in entities.items()), store.fingerprints(),
                            backend.model.model_id)
             written, step = 0, self.settings.embed_chunk_size
@@ -128,15 +126,3 @@ class VectorTextSink:
         finally:
             store.close()
 
-
-def embedding_backend(settings: Settings) -> EmbeddingBackend:
-    """The configured model, loaded once per process (every file of a run shares it)."""
-    return _backend(settings.embed_model, settings.embed_offline_model, settings.embed_allow_fallback,
-                    settings.embed_backend, settings.ray_address, settings.embed_ray_actors)
-
-
-@cache
-def _backend(model: str, offline_model: str, allow_fallback: bool, kind: str, ray_address: str | None,
-             ray_actors: int) -> EmbeddingBackend:
-    info = resolve_model(model, offline_model, allow_fallback=allow_fallback)
-    return make_backend(kind, info, ray_address=ray_address, ray_actors=ray_actors)

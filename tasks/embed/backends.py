@@ -8,11 +8,15 @@ by text length so each one pads to a similar length instead of to its longest ou
 from __future__ import annotations
 
 import logging
-from typing import Protocol, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
-from tasks.embed.model import ModelInfo, load_model, verify_model
+from tasks.embed.model import ModelInfo, load_model, resolve_model, verify_model
+
+if TYPE_CHECKING:
+    from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +155,17 @@ def make_backend(kind: str, info: ModelInfo, *, ray_address: str | None = None,
     if kind in _RAY_GPUS:
         return RayBackend(info, address=ray_address, num_actors=ray_actors, use_gpus=_RAY_GPUS[kind])
     return LocalBackend(info)
+
+
+def process_backend(settings: Settings) -> EmbeddingBackend:
+    """The configured model and backend, built once per process and shared by its callers
+    (each file of an ELT run); flows that own their backend use ``make_backend``."""
+    return _process_backend(settings.embed_model, settings.embed_offline_model, settings.embed_allow_fallback,
+                            settings.embed_backend, settings.ray_address, settings.embed_ray_actors)
+
+
+@cache
+def _process_backend(model: str, offline_model: str, allow_fallback: bool, kind: str,
+                     ray_address: str | None, ray_actors: int) -> EmbeddingBackend:
+    info = resolve_model(model, offline_model, allow_fallback=allow_fallback)
+    return make_backend(kind, info, ray_address=ray_address, ray_actors=ray_actors)
