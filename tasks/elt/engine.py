@@ -53,13 +53,13 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def typed_sql(column: Column) -> tuple[str, str]:
     """(typed value, reason or NULL) SQL for one column read as text."""
-    text = _ident(column.name)
+    text = sql_ident(column.name)
     if column.trim:
         text = f"trim({text})"
     if column.empty_as_null:
@@ -93,7 +93,7 @@ def event_id_sql(dataset: Dataset) -> str:
     by_name = {c.name: c for c in dataset.columns}
     parts = []
     for name in dataset.event_id:
-        value = _ident(name)
+        value = sql_ident(name)
         if by_name[name].type == "timestamp":
             value = f"epoch_us({value})"
         parts.append(f"coalesce(cast({value} as VARCHAR), {_sql_str(NULL_MARK)})")
@@ -204,8 +204,8 @@ class ArrowEngine:
 
     def _stage(self, con, dataset: Dataset, reader: str, source_key: str) -> None:
         typed, reasons = zip(*(typed_sql(c) for c in dataset.columns))
-        names = [_ident(c.name) for c in dataset.columns]
-        raw = "{" + ", ".join(f"{_sql_str(c.name)}: {_ident(c.name)}" for c in dataset.columns) + "}"
+        names = [sql_ident(c.name) for c in dataset.columns]
+        raw = "{" + ", ".join(f"{_sql_str(c.name)}: {sql_ident(c.name)}" for c in dataset.columns) + "}"
         try:
             con.execute(f"""
                 create temp table checked as
@@ -225,7 +225,7 @@ class ArrowEngine:
 
     def _write(self, con, dataset: Dataset, parquet_out: Path, quarantine_out: Path,
                source_key: str, header_lines: int) -> CleanResult:
-        names = ", ".join(_ident(n) for n in dataset.column_names)
+        names = ", ".join(sql_ident(n) for n in dataset.column_names)
         parquet_out.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"""
             copy (select {names}, {event_id_sql(dataset)} as event_id,

@@ -21,11 +21,12 @@ import psycopg
 from psycopg import sql
 
 from tasks.elt.dataset import Dataset
+from tasks.elt.engine import sql_ident
 from tasks.elt.warehouse import copy_parquet
 from tasks.embed.backends import process_backend
-from tasks.embed.pipeline import plan, vector_records
+from tasks.embed.pipeline import embed_documents
 from tasks.settings import Settings
-from tasks.sinks import make_sink
+from tasks.sinks import SinkWriteError, make_sink
 
 
 class PostgresEventsSink:
@@ -89,13 +90,10 @@ class VectorTextSink:
         An entity seen with several texts keeps the one of its latest event (ties: the
         greatest text), so the choice never depends on row order.
         """
-        def ident(name: str) -> str:
-            return '"' + name.replace('"', '""') + '"'
-
-        keys = ", ".join(f"cast({ident(k)} as varchar)" for k in self.declared.key)
-        text = f"concat_ws(' ', {', '.join(ident(c) for c in self.declared.text)})"
+        keys = ", ".join(f"cast({sql_ident(k)} as varchar)" for k in self.declared.key)
+        text = f"concat_ws(' ', {', '.join(sql_ident(c) for c in self.declared.text)})"
         rows = duckdb.execute(
-            f"select [{keys}], arg_max(t, ({ident(self.dataset.event_time)}, t)) "
+            f"select [{keys}], arg_max(t, ({sql_ident(self.dataset.event_time)}, t)) "
             f"from (select *, {text} as t from read_parquet(?)) where t <> '' group by all order by 1",
             [parquet_path]).fetchall()
         return [{"document_id": f"{self.dataset.name}:{':'.join(key)}", "title": text, "abstract": None,
@@ -104,20 +102,17 @@ class VectorTextSink:
 
     def write(self, parquet_path: str, file_id: str) -> int:
         """Embed the entities whose text (or model) changed; returns how many vectors were upserted."""
-        entities = {e["document_id"]: e for e in self.entities(parquet_path)}
+        entities = _Entities(self.entities(parquet_path))
         store = make_sink(self.settings, self.declared.collection)
         try:
-            backend = process_backend(self.settings)
-            todo, _ = plan(((d, e["record_hash"]) for d, e in entities.items()), store.fingerprints(),
-                           backend.model.model_id)
-            written, step = 0, self.settings.embed_chunk_size
-            for start in range(0, len(todo), step):
-                rows = [entities[d] for d in todo[start : start + step]]
-                written += store.upsert(vector_records(rows, backend, self.settings.embed_batch_size))
-            store.finish()
-            return written
+            report = embed_documents(entities, store, process_backend(self.settings),
+                                     batch_size=self.settings.embed_batch_size,
+                                     chunk_size=self.settings.embed_chunk_size)
         finally:
             store.close()
+        if report.failed:  # the ledger must not record this sink as written
+            raise SinkWriteError(f"vector collection {self.declared.collection}", report.errors)
+        return report.upserted
 
     def count(self) -> int:
         store = make_sink(self.settings, self.declared.collection)
@@ -126,3 +121,15 @@ class VectorTextSink:
         finally:
             store.close()
 
+
+class _Entities:
+    """One file's entities as the embed pipeline's document source."""
+
+    def __init__(self, rows: list[dict]):
+        self._by_id = {r["document_id"]: r for r in rows}
+
+    def fingerprints(self) -> list[tuple[str, str]]:
+        return [(d, r["record_hash"]) for d, r in self._by_id.items()]
+
+    def fetch(self, document_ids) -> list[dict]:
+        return [self._by_id[d] for d in document_ids]
