@@ -77,11 +77,12 @@ def wait_until_idle(timeout: float) -> None:
 
 
 @contextmanager
-def platform(tmp: Path, worker_env: dict[str, str] | None = None, polling: bool = False) -> Iterator[Stack]:
+def platform(tmp: Path, worker_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """Server, deployments, automations and a worker; the caller points its client at api_url.
 
-    The every-minute ``elt-ingest/poll-landing`` deployment is paused unless ``polling``:
-    its runs would race the tests' own runs for landed files.
+    Every scheduled deployment is paused (which also deletes the runs the scheduler already
+    made): their runs would race the tests' own runs, and the 5-minute telemetry batch has no
+    broker here. A test that needs a schedule resumes its deployment and pauses it again.
     """
     with prefect_server(tmp / "server") as api, local_falkordb(tmp / "falkordb") as bolt:
         env = prefect_env(tmp / "cli", api)
@@ -89,9 +90,10 @@ def platform(tmp: Path, worker_env: dict[str, str] | None = None, polling: bool 
         prefect_file = local_prefect_yaml(tmp / "prefect.yaml", POOL)
         prefect_cli("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file), env=env)
         automations_cli("apply", env=env)
-        if not polling:
-            with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
-                client.pause_deployment(client.read_deployment_by_name(POLL_LANDING).id)
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            for deployment in client.read_deployments():
+                if deployment.schedules:
+                    client.pause_deployment(deployment.id)
 
         port = free_port()
         worker_env = prefect_env(tmp / "worker", api) | {

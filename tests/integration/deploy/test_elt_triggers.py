@@ -87,10 +87,6 @@ def test_an_s3_notification_posted_to_the_api_starts_one_run_for_its_object(stac
     assert lake.keys("landing") == []
 
 
-@pytest.mark.skip(reason="issue 11: with the pinned SQLAlchemy 2.1.9 the Prefect 3.8.8 server's "
-                         "scheduler fails every loop (bulk DML InvalidRequestError), so no scheduled "
-                         "run is ever created; SQLAlchemy 2.0.59 fixes it but the stack must first "
-                         "pause the other scheduled deployments")
 def test_the_polling_deployment_picks_up_a_file_dropped_without_an_event(stack, lake):
     lake.put("landing/clickstream/no-event.csv.gz", gzip.compress(SAMPLE))
     with get_client(sync_client=True) as client:
