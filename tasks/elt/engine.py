@@ -161,9 +161,9 @@ def read_header(dataset: Dataset, source: Path) -> list[str]:
 class ArrowEngine:
     """DuckDB reads and casts, Parquet is written by DuckDB's Arrow-compatible writer.
 
-    The file is read once into a spillable temporary table (typed values, the
-    reason, and the raw text of rejected rows only), so memory stays bounded by
-    ``memory_limit`` whatever the file size.
+    The file is read once into a spillable temporary table (typed values and the
+    reason), so memory stays bounded by ``memory_limit`` whatever the file size;
+    a second read numbers the bad records when there are any.
     """
 
     def __init__(self, memory_limit: str = "1GB", threads: int | None = None):
@@ -183,7 +183,7 @@ class ArrowEngine:
                 con.execute(f"set threads = {int(self.threads)}")
             reader, header_lines = self._reader(dataset, source)
             self._stage(con, dataset, reader, source_key)
-            return self._write(con, dataset, parquet_out, quarantine_out, source_key, header_lines)
+            return self._write(con, dataset, reader, parquet_out, quarantine_out, source_key, header_lines)
 
     def _reader(self, dataset: Dataset, source: Path) -> tuple[str, int]:
         path = _sql_str(str(source))
@@ -203,27 +203,40 @@ class ArrowEngine:
                 f"maximum_object_size = {int(dataset.max_line_bytes)})"), 0
 
     def _stage(self, con, dataset: Dataset, reader: str, source_key: str) -> None:
+        """Every record's typed values and reason, in one parallel pass without line numbers."""
         typed, reasons = zip(*(typed_sql(c) for c in dataset.columns))
         names = [sql_ident(c.name) for c in dataset.columns]
-        raw = "{" + ", ".join(f"{_sql_str(c.name)}: {sql_ident(c.name)}" for c in dataset.columns) + "}"
         try:
             con.execute(f"""
                 create temp table checked as
-                with src as (select *, row_number() over () as _record from {reader}),
-                typed as (
-                    select _record,
-                           {', '.join(f'{t} as {n}' for t, n in zip(typed, names))},
-                           nullif(concat_ws('; ', {', '.join(reasons)}), '') as _reason,
-                           {raw} as _raw
-                    from src
-                )
-                select * exclude (_raw),
-                       case when _reason is not null then _raw end as _raw
-                from typed""")
+                select {', '.join(f'{t} as {n}' for t, n in zip(typed, names))},
+                       nullif(concat_ws('; ', {', '.join(reasons)}), '') as _reason
+                from {reader}""")
         except duckdb.Error as exc:
             raise Unreadable(f"cannot read {source_key}: {str(exc).splitlines()[0]}") from exc
 
-    def _write(self, con, dataset: Dataset, parquet_out: Path, quarantine_out: Path,
+    @staticmethod
+    def _bad_records(con, dataset: Dataset, reader: str, expected: int) -> list[tuple[int, str, dict]]:
+        """(ordinal, reason, raw values) of the records that failed cleaning.
+
+        Numbering records needs an ordered window over the whole file, which costs
+        more than the rest of the clean, so the file is read a second time only when
+        the first pass found bad records.
+        """
+        reasons = [typed_sql(c)[1] for c in dataset.columns]
+        raw = "{" + ", ".join(f"{_sql_str(c.name)}: {sql_ident(c.name)}" for c in dataset.columns) + "}"
+        rows = con.execute(f"""
+            select _record, _reason, _raw from (
+                select row_number() over () as _record,
+                       nullif(concat_ws('; ', {', '.join(reasons)}), '') as _reason,
+                       {raw} as _raw
+                from {reader})
+            where _reason is not null order by _record""").fetchall()
+        if len(rows) != expected:  # both passes read the same bytes with the same rules
+            raise RuntimeError(f"second pass found {len(rows)} bad records, the first {expected}")
+        return rows
+
+    def _write(self, con, dataset: Dataset, reader: str, parquet_out: Path, quarantine_out: Path,
                source_key: str, header_lines: int) -> CleanResult:
         names = ", ".join(sql_ident(n) for n in dataset.column_names)
         parquet_out.parent.mkdir(parents=True, exist_ok=True)
@@ -233,10 +246,10 @@ class ArrowEngine:
                   from checked where _reason is null)
             to {_sql_str(str(parquet_out))} (format parquet, compression zstd)""")
         result = CleanResult()
-        result.cleaned = con.execute("select count(*) from checked where _reason is null").fetchone()[0]
-        bad = con.execute("select _record, _reason, _raw from checked where _reason is not null "
-                          "order by _record").fetchall()
-        rejected = self._rejects(con) if dataset.format == "csv" else {}
+        result.cleaned, failed = con.execute(
+            "select count(*) filter (_reason is null), count(*) filter (_reason is not null) from checked").fetchone()
+        rejected = self._rejects(con) if dataset.format == "csv" else {}  # before a second scan adds to them
+        bad = self._bad_records(con, dataset, reader, failed) if failed else []
         reject_lines = sorted(rejected)
         records = []
         for ordinal, reason, raw in bad:
