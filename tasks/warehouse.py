@@ -14,10 +14,17 @@ from tasks.settings import Settings
 MART = "scientific_documents"
 
 
+def connect_duckdb(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The DuckDB warehouse, without the progress bar DuckDB would print into run logs."""
+    con = duckdb.connect(str(settings.duckdb_file))
+    con.execute("set enable_progress_bar = false")  # a connection option; config= refuses it
+    return con
+
+
 def _duckdb_rows(settings: Settings, sql: str, params: list) -> list[tuple]:
     if not settings.duckdb_file.exists():
         return []
-    with duckdb.connect(str(settings.duckdb_file)) as con:
+    with connect_duckdb(settings) as con:
         found = con.execute(
             "select count(*) from information_schema.tables where table_name = ?", [MART]
         ).fetchone()[0]

@@ -179,6 +179,7 @@ class ArrowEngine:
             con.execute(f"set memory_limit = {_sql_str(self.memory_limit)}")
             con.execute(f"set temp_directory = {_sql_str(spill)}")
             con.execute("set preserve_insertion_order = true")
+            con.execute("set enable_progress_bar = false")  # it would fill the run log
             if self.threads:
                 con.execute(f"set threads = {int(self.threads)}")
             reader, header_lines = self._reader(dataset, source)

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import duckdb
 import psycopg
 import pyarrow.parquet as pq
 from psycopg import sql
@@ -31,6 +30,7 @@ from psycopg import sql
 from tasks.dbt import run_dbt
 from tasks.elt.dataset import Dataset
 from tasks.settings import Settings
+from tasks.warehouse import connect_duckdb
 
 STAGING_SCHEMA = "elt_staging"
 TRACKING_COLUMNS = {"event_id": "text", "_source_file": "text", "_file_id": "text", "_batch": "text"}
@@ -79,7 +79,7 @@ def stage(settings: Settings, dataset: Dataset, parquet_path: str, *, file_id: s
 def _stage_duckdb(settings, dataset, parquet_path, file_id, batch) -> int:
     table = f'{STAGING_SCHEMA}."{dataset.name}"'
     columns = ", ".join(f'"{n}" {t}' for n, t in staging_columns(dataset, 'duckdb'))
-    with duckdb.connect(str(settings.duckdb_file)) as con:
+    with connect_duckdb(settings) as con:
         con.execute(f"create schema if not exists {STAGING_SCHEMA}")
         con.execute(f"create table if not exists {table} ({columns})")
         con.execute("begin")
@@ -150,7 +150,7 @@ def _count(settings: Settings, schema: str, relation: str) -> int:
                 sql.Identifier(schema, relation))).fetchone()[0]
     if not settings.duckdb_file.exists():
         return 0
-    with duckdb.connect(str(settings.duckdb_file)) as con:
+    with connect_duckdb(settings) as con:
         found = con.execute("select count(*) from information_schema.tables where table_schema = ? "
                             "and table_name = ?", [schema, relation]).fetchone()[0]
         return con.execute(f'select count(*) from "{schema}"."{relation}"').fetchone()[0] if found else 0
@@ -168,7 +168,7 @@ def _copy_relations(settings: Settings, relations, *, source: str, target: str) 
                     con.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
                     con.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
         return
-    with duckdb.connect(str(settings.duckdb_file)) as con:
+    with connect_duckdb(settings) as con:
         con.execute(f'create schema if not exists "{target}"')
         existing = {r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = ?", [source]).fetchall()}
@@ -191,7 +191,7 @@ def _swap(settings: Settings, dataset: Dataset, batch: str) -> None:
             con.execute(sql.SQL("delete from {} where _batch = %s").format(
                 sql.Identifier(STAGING_SCHEMA, dataset.name)), [batch])
         return
-    with duckdb.connect(str(settings.duckdb_file)) as con:
+    with connect_duckdb(settings) as con:
         con.execute("begin")
         con.execute(f'create schema if not exists "{prod}"')
         for name in models.publish:
@@ -208,7 +208,7 @@ def unstage(settings: Settings, dataset: Dataset, batch: str) -> None:
                 con.execute(sql.SQL("delete from {} where _batch = %s").format(
                     sql.Identifier(STAGING_SCHEMA, dataset.name)), [batch])
             return
-        with duckdb.connect(str(settings.duckdb_file)) as con:
+        with connect_duckdb(settings) as con:
             con.execute(f'delete from {STAGING_SCHEMA}."{dataset.name}" where _batch = ?', [batch])
 
 
