@@ -14,7 +14,6 @@ import io
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
 
 import orjson
 import pyarrow as pa
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 
 from tasks.documents import DOCUMENT_SCHEMA, RecordError, Rejected, excerpt, finalise
 from tasks.lake import Lake, LakeError, gunzip_bounded, processed_key, quarantine_key
-from tasks.sources.base import PageError
+from tasks.sources.base import PageError, Source
 from tasks.watermark import Checkpoint
 
 ROW_GROUP_ROWS = 20_000
@@ -38,7 +37,7 @@ class NormaliseResult:
 
 
 def page_rows(
-    source: ModuleType,
+    source: Source,
     lake: Lake,
     page: dict,
     *,
@@ -87,7 +86,7 @@ def _cyclic_gc_paused():
 
 
 def normalise_window(
-    source: ModuleType,
+    source: Source,
     lake: Lake,
     window: Checkpoint,
     *,
