@@ -205,3 +205,12 @@ def test_datacite_refuses_a_next_link_to_another_host():
     evil = orjson.dumps({**doc, "links": {"next": "https://evil.example/dois?page=2"}})
     with pytest.raises(SourceError, match="another host: evil.example"):
         pages("datacite", serve(lambda r: (200, evil)))
+
+
+def test_europepmc_lite_page_gives_the_same_documents_without_abstracts_or_authors():
+    """``resultType=lite`` (the other recording) lacks authorList and abstractText; the
+    declaration asks for ``core``, and a lite page still normalises."""
+    lite = rows("europepmc", recorded("europepmc/europepmc_search_page1.pyeuropepmc.json"))
+    core = rows("europepmc", EPMC_CORE)
+    assert [r["document_id"] for r in lite] == [r["document_id"] for r in core]
+    assert all(r["authors"] == [] and r["abstract"] is None for r in lite)
