@@ -13,7 +13,7 @@ Declared here (see the README, "Automations"):
   Prefect API's ``/api/events`` by an object-store notification or a webhook relay)
   runs ``literature-sync/on-object-created`` with parameters from the event payload::
 
-      {"source": "openalex|arxiv|pubmed",   required
+      {"source": "<a registry source>",     required (knowledge-ingest sources list)
        "since": "YYYY-MM-DD",                optional: backfill [since, until); absent = from the watermark
        "until": "YYYY-MM-DD",                optional: end of the window, exclusive; absent = today
        "query": "..."}                       optional: the source query (default "")

@@ -180,15 +180,87 @@ def _add_elt(sub: argparse._SubParsersAction) -> None:
     notify.set_defaults(func=run_notify)
 
 
+def _add_sources(sub: argparse._SubParsersAction) -> None:
+    """``sources list`` (the registry) and ``sources parse SOURCE FILE…``: normalised rows as
+    JSON lines on stdout, quarantined records (and unreadable pages) as JSON lines on stderr;
+    exit 1 when anything would be quarantined, 2 when a file cannot be read."""
+    group = sub.add_parser("sources", help="the registered sources; check a saved response before scheduling")
+    commands = group.add_subparsers(dest="sources_command", metavar="COMMAND", required=True)
+    p = commands.add_parser("list", help="every source: name, domain, kind, rate limits, default schedule")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    def run_list(args: argparse.Namespace) -> int:
+        from tasks.sources import REGISTRY
+
+        rows = [e.describe() for e in REGISTRY]
+        if args.json:
+            sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+            return 0
+        header = ("name", "domain", "kind", "entity", "per_second", "per_day", "schedule")
+        table = [header] + [tuple("-" if r[h] is None else f"{r[h]:g}" if isinstance(r[h], float) else str(r[h])
+                                  for h in header) for r in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        return 0
+
+    p.set_defaults(func=run_list)
+
+    from tasks.sources import SOURCE_NAMES
+
+    p = commands.add_parser(
+        "parse", help="normalise saved raw response bodies of SOURCE and show what would be quarantined",
+        description="Each FILE is one raw page as the API sent it (gzip, as landed in raw/, is accepted).",
+    )
+    p.add_argument("source", choices=SOURCE_NAMES)
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    def run_parse(args: argparse.Namespace) -> int:
+        import gzip
+        from datetime import datetime, timezone
+        from pathlib import Path
+
+        import orjson
+
+        from tasks.normalise import body_rows
+        from tasks.sources import get_source
+        from tasks.sources.base import PageError
+
+        source = get_source(args.source)
+        bodies = []
+        for name in args.files:
+            try:
+                data = Path(name).read_bytes()
+                bodies.append((name, gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data))
+            except (OSError, EOFError) as exc:
+                raise CommandError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        quarantined = False
+        now = datetime.now(timezone.utc)
+        for name, body in bodies:
+            try:
+                rows, rejects = body_rows(source, body, raw_key=name, run_id="sources-parse", ingested_at=now)
+            except PageError as exc:
+                rows, rejects = [], [{"raw_key": name, "reason": f"unreadable page: {exc}",
+                                      "source_id": None, "excerpt": ""}]
+            for row in rows:
+                sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            for reject in rejects:
+                quarantined = True
+                sys.stderr.write(orjson.dumps({"quarantined": True, **reject}).decode() + "\n")
+        return 1 if quarantined else 0
+
+    p.set_defaults(func=run_parse)
+
+
 def _add_sync(sub: argparse._SubParsersAction) -> None:
-    from tasks.sources import SOURCES
+    from tasks.sources import SOURCE_NAMES
 
     p = sub.add_parser(
         "sync", help="run literature-sync for one source and window",
         description="Without --since/--until the window runs from the watermark to today; with them it "
         "is a backfill of exactly [since, until). Re-running a window changes nothing.",
     )
-    p.add_argument("source", choices=sorted(SOURCES))
+    p.add_argument("source", choices=SOURCE_NAMES)
     p.add_argument("--since", type=date.fromisoformat, metavar="YYYY-MM-DD")
     p.add_argument("--until", type=date.fromisoformat, metavar="YYYY-MM-DD")
     p.add_argument("--query", default="", help="the source's search query (default: everything)")
@@ -246,6 +318,7 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_search,
     _add_lineage,
     _add_telemetry,
+    _add_sources,
     _add_sync,
     _add_elt,
     _add_embed,

@@ -36,7 +36,7 @@ from tasks.elt.dataset import CLICKSTREAM_SAMPLE
 from tasks.lake import lake_from_settings
 from tasks.settings import Settings, load_settings
 from tasks.sinks import lancedb_uri
-from tasks.sources import SOURCES
+from tasks.sources import REGISTRY
 from tasks.sources.replay import RECORDINGS
 from tasks.warehouse import mart_row_count
 
@@ -53,7 +53,7 @@ def platform_demo(
     """One fixed backfill window per source, so re-running the demo changes nothing."""
     runs = [
         literature_sync(source=s, since=since, until=until, replay_dir=replay_dir, build_marts=False)
-        for s in SOURCES
+        for s in (e.name for e in REGISTRY if e.replayed)
     ]
     settings = load_settings()
     dbt_build(settings)

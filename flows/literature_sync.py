@@ -13,10 +13,12 @@ from tasks.lake import lake_from_settings
 from tasks.literature import commit_watermark, land_pages, normalise_pages
 from tasks.normalise import processed_versions
 from tasks.settings import load_settings
+from tasks.sources import SOURCE_NAMES
 from tasks.warehouse import mart_changes, mart_row_count, mart_versions
 from tasks.warehouse_load import load_warehouse
 
-SourceName = Literal["openalex", "arxiv", "pubmed"]
+SourceName = Literal[SOURCE_NAMES]
+"""Built from the registry, so the deployment's parameter schema offers exactly its sources."""
 
 
 @flow(name="literature-sync")

@@ -7,6 +7,7 @@ dbt's target/ and logs/ go under the data dir, never into the (read-only) code t
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from prefect import task
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
 from tasks.settings import Settings
+from tasks.sources import SOURCE_NAMES
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 
@@ -34,6 +36,19 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "KI_DUCKDB_PATH": str(settings.duckdb_file),
         "KI_LAKE_READ_ROOT": lake_read_root(settings.lake_root),
     }
+
+
+def with_source_vars(args: list[str]) -> list[str]:
+    """``args`` with ``--vars`` carrying ``sources`` (the registry's names, for the models'
+    accepted_values tests), merged into any ``--vars`` the caller passed: dbt keeps no
+    list of sources of its own."""
+    args = list(args)
+    values: dict = {}
+    if "--vars" in args:
+        i = args.index("--vars")
+        values = json.loads(args[i + 1])
+        del args[i:i + 2]
+    return [*args, "--vars", json.dumps({**values, "sources": list(SOURCE_NAMES)})]
 
 
 @contextmanager
@@ -64,7 +79,7 @@ def run_dbt(settings: Settings, args: list[str], *, raise_on_failure: bool = Tru
     )
     try:
         with _environ(dbt_env(settings)):
-            return runner.invoke([*args, "--log-path", str(work / "logs")])
+            return runner.invoke([*with_source_vars(args), "--log-path", str(work / "logs")])
     finally:
         if settings.warehouse == "duckdb":
             # dbt-duckdb keeps the database open (and its file locked) for the life of the

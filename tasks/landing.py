@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from types import ModuleType
 
 import httpx
 
 from tasks.lake import Lake, gzip_bytes, manifest_key, raw_key
+from tasks.sources.base import Source
 from tasks.watermark import Checkpoint, StateStore, SyncState
 
 
 def land_window(
-    source: ModuleType,
+    source: Source,
     client: httpx.Client,
     settings,
     store: StateStore,
@@ -67,7 +67,7 @@ def land_window(
 
 
 def write_manifest(
-    lake: Lake, source: ModuleType, query: str, window: Checkpoint, flow_run_id: str | None = None
+    lake: Lake, source: Source, query: str, window: Checkpoint, flow_run_id: str | None = None
 ) -> str:
     """The run's manifest next to its pages: params (no secrets), counts, sha256 per page."""
     key = manifest_key(source.NAME, source.ENTITY, window.since, window.run_id)

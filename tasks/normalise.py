@@ -14,7 +14,6 @@ import io
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
 
 import orjson
 import pyarrow as pa
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 
 from tasks.documents import DOCUMENT_SCHEMA, RecordError, Rejected, excerpt, finalise
 from tasks.lake import Lake, LakeError, gunzip_bounded, processed_key, quarantine_key
-from tasks.sources.base import PageError
+from tasks.sources.base import PageError, Source
 from tasks.watermark import Checkpoint
 
 ROW_GROUP_ROWS = 20_000
@@ -38,7 +37,7 @@ class NormaliseResult:
 
 
 def page_rows(
-    source: ModuleType,
+    source: Source,
     lake: Lake,
     page: dict,
     *,
@@ -48,23 +47,34 @@ def page_rows(
 ) -> tuple[list[dict], list[dict]]:
     """Rows and quarantine entries of one landed page; never raises for bad content."""
     key = page["key"]
-    rows: list[dict] = []
-    rejects: list[dict] = []
     try:
         body = gunzip_bounded(lake.get(key, max_bytes=max_bytes), max_bytes)
         if hashlib.sha256(body).hexdigest() != page["sha256"]:
             raise LakeError("page does not match the sha256 in its manifest")
-        for item in source.parse_page(body):
-            if isinstance(item, Rejected):
-                rejects.append(_reject(key, item.reason, item.source_id, item.excerpt))
-                continue
-            try:
-                rows.append(finalise(item, run_id=run_id, ingested_at=ingested_at, raw_key=key))
-            except RecordError as exc:
-                rejects.append(_reject(key, str(exc), item.get("source_id"), excerpt(item)))
+        return body_rows(source, body, raw_key=key, run_id=run_id, ingested_at=ingested_at)
     except (LakeError, PageError) as exc:
         # The page's records are all quarantined together: none of them is half-kept.
         return [], [_reject(key, f"unreadable page: {exc}", None, "")]
+
+
+def body_rows(
+    source: Source, body: bytes, *, raw_key: str, run_id: str, ingested_at: datetime
+) -> tuple[list[dict], list[dict]]:
+    """Finalised rows and quarantine entries of one raw page body; PageError if unreadable.
+
+    Shared by normalise and ``knowledge-ingest sources parse``, so a user checking a
+    saved response sees exactly what a sync would write and quarantine.
+    """
+    rows: list[dict] = []
+    rejects: list[dict] = []
+    for item in source.parse_page(body):
+        if isinstance(item, Rejected):
+            rejects.append(_reject(raw_key, item.reason, item.source_id, item.excerpt))
+            continue
+        try:
+            rows.append(finalise(item, run_id=run_id, ingested_at=ingested_at, raw_key=raw_key))
+        except RecordError as exc:
+            rejects.append(_reject(raw_key, str(exc), item.get("source_id"), excerpt(item)))
     return rows, rejects
 
 
@@ -87,7 +97,7 @@ def _cyclic_gc_paused():
 
 
 def normalise_window(
-    source: ModuleType,
+    source: Source,
     lake: Lake,
     window: Checkpoint,
     *,

@@ -1,15 +1,16 @@
-"""Literature sources: page generators and parsers (plain Python, no Prefect)."""
+"""Sources: page generators and parsers (plain Python, no Prefect), listed in registry.py."""
 
-from types import ModuleType
+from tasks.sources.base import Source
+from tasks.sources.registry import REGISTRY, SOURCE_NAMES
 
-from tasks.sources import arxiv, openalex, pubmed
+SOURCES: dict[str, Source] = {e.name: e.source for e in REGISTRY}
+"""Source name → coded module or DeclaredSource providing the base.Source contract."""
 
-SOURCES: dict[str, ModuleType] = {m.NAME: m for m in (openalex, arxiv, pubmed)}
-"""Source name → module providing NAME, ENTITY, iter_pages and parse_page (see base.py)."""
+__all__ = ["REGISTRY", "SOURCE_NAMES", "SOURCES", "get_source"]
 
 
-def get_source(name: str) -> ModuleType:
-    """The source module called ``name``; a ValueError lists the known ones otherwise."""
+def get_source(name: str) -> Source:
+    """The source called ``name``; a ValueError lists the known ones otherwise."""
     try:
         return SOURCES[name]
     except KeyError:

@@ -1,6 +1,7 @@
-"""What every literature source module provides (no Prefect import here).
+"""What every source provides (no Prefect import here).
 
-A source module (``openalex``, ``arxiv``, ``pubmed``) exposes::
+A coded source is a module, a declared one a ``DeclaredSource`` built from YAML
+(tasks/sources/declared.py); both satisfy ``Source``::
 
     NAME: str                      # "openalex"
     ENTITY: str                    # "works"
@@ -17,7 +18,16 @@ A source module (``openalex``, ``arxiv``, ``pubmed``) exposes::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tasks.documents import Rejected
+    from tasks.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -44,3 +54,18 @@ class SourceError(RuntimeError):
 
 class PageError(ValueError):
     """A landed page cannot be parsed at all (malformed JSON/XML, XML bomb, …)."""
+
+
+class Source(Protocol):
+    """The contract landing, normalise and the watermark rely on (see the module docstring)."""
+
+    NAME: str
+    ENTITY: str
+    FORMAT: str
+
+    def iter_pages(
+        self, client: httpx.Client, settings: Settings, *, query: str,
+        since: date, until: date, resume: dict | None = None,
+    ) -> Iterator[Page]: ...
+
+    def parse_page(self, body: bytes) -> Iterator[dict | Rejected]: ...

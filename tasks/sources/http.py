@@ -194,6 +194,7 @@ def fetch(
     limiter: RateLimiter,
     settings: Settings,
     secrets: Iterable[str] = SECRET_PARAMS,
+    headers: Mapping[str, str] | None = None,
     describe_error: Callable[[bytes], str | None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> Fetched:
@@ -205,6 +206,8 @@ def fetch(
     oversized body and exhausted retries raise ``SourceError`` naming the source,
     the URL without secrets, the status and a short body excerpt;
     ``describe_error`` may turn a source's error body into a clearer message.
+    ``headers`` (an API key header …) are sent but never logged, and their values
+    are masked wherever a server echoes them.
     """
     secrets = frozenset(s.lower() for s in secrets)
     request_url = client.build_request("GET", url, params=params).url
@@ -212,7 +215,7 @@ def fetch(
     safe_params = redact_params(params, secrets)
     secret_values = [
         str(v) for k, v in (params or {}).items() if k.lower() in secrets and str(v)
-    ]
+    ] + [v for v in (headers or {}).values() if v]
     attempts = max(0, settings.http_max_retries) + 1
     attempt = 0
     while True:
@@ -221,7 +224,7 @@ def fetch(
         retry_after: float | None = None
         try:
             with client.stream(
-                "GET", url, params=params, timeout=settings.http_timeout_s,
+                "GET", url, params=params, headers=headers, timeout=settings.http_timeout_s,
                 follow_redirects=True,
             ) as response:
                 status = response.status_code

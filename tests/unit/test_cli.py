@@ -4,6 +4,7 @@ console script is the same command."""
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,8 @@ COMMANDS = _commands(build_parser())
 
 def test_the_tree_has_the_commands_the_readme_shows():
     assert {("demo",), ("search",), ("lineage",), ("telemetry", "check"), ("telemetry", "ingest"),
-            ("sync",), ("embed",), ("graph",), ("automations",)} <= set(COMMANDS)
+            ("sync",), ("embed",), ("graph",), ("automations",), ("sources", "list"),
+            ("sources", "parse")} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "(top)")
@@ -61,3 +63,53 @@ def test_the_console_script_is_installed_and_answers():
     assert done.returncode == 0, done.stderr
     for command in ("demo", "lineage", "telemetry", "sync"):
         assert command in done.stdout
+
+
+def test_sources_list_shows_the_registry(capsys):
+    from tasks.sources import REGISTRY
+
+    assert main(["sources", "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed == [e.describe() for e in REGISTRY]
+    crossref = next(s for s in listed if s["name"] == "crossref")
+    assert (crossref["domain"], crossref["kind"], crossref["per_second"], crossref["schedule"]) == (
+        "literature", "declared", 5.0, "0 4 * * *")
+    assert main(["sources", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["name", "domain", "kind", "entity", "per_second", "per_day", "schedule"]
+    assert table[1].split()[:3] == ["openalex", "literature", "coded"]
+
+
+def test_sources_parse_prints_rows_as_json_lines(tmp_path, capsys):
+    import gzip
+
+    from tests.recorded import cassette
+
+    page = tmp_path / "page.json.gz"
+    page.write_bytes(gzip.compress(cassette("crossref/crossref_works_cursor.habanero.yaml")[0][1]))
+    assert main(["sources", "parse", "crossref", str(page)]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 20 and err == ""
+    assert rows[0]["document_id"] == "doi:10.1007/springerreference_66110" and rows[0]["raw_key"] == str(page)
+
+
+def test_sources_parse_reports_quarantined_records_and_exits_1(tmp_path, capsys):
+    from tests.recorded import cassette
+
+    page = tmp_path / "s2.json"
+    page.write_bytes(cassette("semanticscholar/semanticscholar_paper_search_2pages.yaml")[0][1])
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"{not json")
+    assert main(["sources", "parse", "semanticscholar", str(page), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    rejects = [json.loads(line) for line in err.splitlines()]
+    assert out == "" and len(rejects) == 101 and all(r["quarantined"] for r in rejects)
+    assert rejects[0]["source_id"] == "7cbc2a7843411a1768ab762930707af0a3c33a19"
+    assert rejects[0]["reason"] == "missing updated_at (publicationDate)"
+    assert rejects[-1]["raw_key"] == str(bad) and "not valid JSON" in rejects[-1]["reason"]
+
+
+def test_sources_parse_of_a_missing_file_exits_2(tmp_path, capsys):
+    assert main(["sources", "parse", "crossref", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err

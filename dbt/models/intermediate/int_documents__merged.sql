@@ -6,6 +6,14 @@ with unioned as (
     select {{ document_columns() }} from {{ ref('stg_arxiv__documents') }}
     union all
     select {{ document_columns() }} from {{ ref('stg_pubmed__documents') }}
+    union all
+    select {{ document_columns() }} from {{ ref('stg_crossref__documents') }}
+    union all
+    select {{ document_columns() }} from {{ ref('stg_europepmc__documents') }}
+    union all
+    select {{ document_columns() }} from {{ ref('stg_semanticscholar__documents') }}
+    union all
+    select {{ document_columns() }} from {{ ref('stg_datacite__documents') }}
 ),
 
 ranked as (

@@ -1,0 +1,1 @@
+{{ staged_documents('datacite') }}

@@ -1,0 +1,569 @@
+"""Declared REST sources: one YAML file instead of a Python module (no Prefect import).
+
+A ``Declaration`` (validated with pydantic) names the endpoint, the parameters, the
+auth, the paginator, where the records are, the incremental window parameters, the
+rate limits and how record fields map onto the normalised document row
+(tasks.documents). ``DeclaredSource`` turns it into an object with the same contract
+as a coded module (``NAME``, ``ENTITY``, ``FORMAT``, ``iter_pages``, ``parse_page``;
+see base.py), so landing, normalise, watermarks and resume work unchanged. Only JSON
+responses are declarable for now; XML sources (PubMed, arXiv) stay coded.
+
+Why not dlt's REST client paginators (``dlt.sources.helpers.rest_client``): they are
+written against ``requests.Request``/``requests.Response`` (``update_state(response,
+data)`` reads a requests response, ``update_request(request)`` mutates a requests
+request), while every request here must go through ``tasks.sources.http.fetch``
+(httpx, our shared rate limiter, retries honouring ``Retry-After``, the response
+size bound, secret redaction), and each landed page needs a JSON resume token so an
+interrupted window continues after its last landed page. dlt's paginators keep
+their position in private attributes with no serialisable state, and using them
+would mean adapting httpx responses into requests objects plus installing dlt's
+dependency tree for about a hundred lines of logic. The paginators below are
+small, stateless functions of (response, page) → next request or stop.
+
+Paths are dotted keys into the JSON (``message.items``); an integer segment indexes
+a list (``title.0``) and ``*`` maps over a list (``authors.*.name``). A field may list
+several paths: the first that yields a value wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tasks.documents import Rejected, document_id, excerpt, normalise_doi
+from tasks.settings import Settings
+from tasks.sources.base import Page, PageError, SourceError
+from tasks.sources.http import SECRET_PARAMS, RateLimiter, fetch, last_day, shared_limiter
+
+log = logging.getLogger(__name__)
+
+DECLARED_DIR = Path(__file__).resolve().parent / "declared"
+"""Package data: one ``<name>.yaml`` per declared source."""
+
+_MISSING = object()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(_Strict):
+    """An API key read from the environment variable ``env`` when pages are fetched."""
+
+    location: Literal["header", "query"]
+    name: str
+    """Header or query parameter that carries the key."""
+    env: str
+    required: bool = False
+    """Without the key the source still answers (at a lower rate) unless this is set."""
+
+
+class Window(_Strict):
+    """Incremental window: ``params`` values are templates over ``{since}``, ``{until}``
+    and ``{query_and}`` (``(<query>) AND `` or nothing, for search syntaxes that put the
+    window into the query itself), with dates written in ``date_format``.
+
+    ``until: inclusive`` writes the last day of the half-open window ``[since, until)``
+    (what most APIs mean by "to"), ``exclusive`` the window's end itself.
+    """
+
+    params: dict[str, str]
+    date_format: str = "%Y-%m-%d"
+    until: Literal["inclusive", "exclusive"] = "inclusive"
+
+
+class CursorPaginator(_Strict):
+    """Token in the body (Crossref ``next-cursor``, Europe PMC ``nextCursorMark``…)."""
+
+    type: Literal["cursor"]
+    param: str
+    path: str
+    initial: str | None = None
+    """Sent on the first request (``*`` for Crossref and Europe PMC); None sends nothing."""
+
+
+class NextUrlPaginator(_Strict):
+    """The next page's full URL in the body (DataCite ``links.next``)."""
+
+    type: Literal["next_url"]
+    path: str
+
+
+class LinkHeaderPaginator(_Strict):
+    """RFC 8288 ``Link: <…>; rel="next"``."""
+
+    type: Literal["link_header"]
+
+
+class OffsetPaginator(_Strict):
+    """offset/limit; stops past ``total_path`` (when given), on a short or empty page."""
+
+    type: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(100, ge=1)
+    total_path: str | None = None
+    max_offset: int | None = None
+    """Some APIs refuse deep offsets (Semantic Scholar: offset + limit ≤ 1000)."""
+
+
+class PagePaginator(_Strict):
+    """Page number from ``base``; stops after ``pages_path``'s page or on an empty page."""
+
+    type: Literal["page"]
+    param: str = "page"
+    base: int = 1
+    size_param: str | None = None
+    size: int | None = None
+    pages_path: str | None = None
+
+
+class SinglePage(_Strict):
+    type: Literal["none"]
+
+
+Paginator = Annotated[
+    CursorPaginator | NextUrlPaginator | LinkHeaderPaginator | OffsetPaginator | PagePaginator | SinglePage,
+    Field(discriminator="type"),
+]
+
+Transform = Literal["date", "datetime", "date_parts", "int", "strip_tags", "string"]
+
+
+class FieldSpec(_Strict):
+    path: list[str]
+    transform: Transform | None = None
+    template: str | None = None
+    """``str.format`` template for the value: ``https://europepmc.org/article/MED/{}``."""
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_or_many(cls, v):
+        return [v] if isinstance(v, str) else v
+
+
+class AuthorsSpec(_Strict):
+    path: str
+    """The list of author objects."""
+    name: list[str]
+    """Paths inside an author, joined with a space (``[given, family]``)."""
+    orcid: str | None = None
+    id: str | None = None
+
+
+class Mapping(_Strict):
+    """Record → normalised document row. Missing ``source_id``, ``title`` or
+    ``updated_at`` quarantine the record with the reason."""
+
+    source_id: FieldSpec
+    title: FieldSpec
+    updated_at: FieldSpec
+    doi: FieldSpec | None = None
+    abstract: FieldSpec | None = None
+    publication_date: FieldSpec | None = None
+    venue: FieldSpec | None = None
+    topics: FieldSpec | None = None
+    cited_by_count: FieldSpec | None = None
+    referenced_ids: FieldSpec | None = None
+    url: FieldSpec | None = None
+    license: FieldSpec | None = None
+    authors: AuthorsSpec | None = None
+
+
+class RateLimits(_Strict):
+    per_second: float = Field(gt=0)
+    per_day: int | None = Field(None, gt=0)
+
+
+class Declaration(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    entity: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    domain: Literal["literature", "biomedical", "economic", "climate"]
+    description: str
+    docs: str
+    """Where the API is documented."""
+    schedule: str
+    """Default cron of the daily deployment."""
+    format: Literal["json"] = "json"
+    base_url: str
+    endpoint: str = ""
+    params: dict[str, str | int | float | bool] = {}
+    query_param: str | None = None
+    """Where the sync's free-text ``query`` goes; empty queries send nothing."""
+    query_required: bool = False
+    """The endpoint refuses requests without a query (Semantic Scholar search)."""
+    contact_param: str | None = None
+    """Parameter given ``KI_CONTACT_EMAIL`` (Crossref's polite pool); never logged."""
+    auth: Auth | None = None
+    window: Window
+    paginator: Paginator
+    records: str
+    """Path of the record list in a page."""
+    rate_limits: RateLimits
+    mapping: Mapping
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + self.endpoint
+
+
+def load_declaration(text: str) -> Declaration:
+    """Validate one YAML declaration; a pydantic ValidationError names what is wrong."""
+    return Declaration.model_validate(yaml.safe_load(text))
+
+
+def load_declarations(folder: Path = DECLARED_DIR) -> list[DeclaredSource]:
+    """Every ``*.yaml`` of ``folder``, sorted by file name; the file name must be the source name."""
+    sources = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            decl = load_declaration(path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        if decl.name != path.stem:
+            raise ValueError(f"{path}: declares source {decl.name!r}; the file must be named {decl.name}.yaml")
+        sources.append(DeclaredSource(decl))
+    return sources
+
+
+# --- paths and values -------------------------------------------------------------------
+
+
+def get_path(doc: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (see the module docstring); ``_MISSING`` when absent."""
+    return _walk(doc, path.split(".") if path else [])
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    for i, part in enumerate(parts):
+        if part == "*":
+            if not isinstance(value, list):
+                return _MISSING
+            found = [_walk(v, parts[i + 1:]) for v in value]
+            return [v for v in found if v is not _MISSING and v is not None]
+        if isinstance(value, dict):
+            value = value.get(part, _MISSING)
+        elif isinstance(value, list) and part.lstrip("-").isdigit():
+            index = int(part)
+            value = value[index] if -len(value) <= index < len(value) else _MISSING
+        else:
+            return _MISSING
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _transform(value: Any, transform: Transform | None) -> Any:
+    """Convert one mapped value; raises ValueError/TypeError on a value of the wrong shape."""
+    if transform is None:
+        return value
+    if transform == "string":
+        return str(value)
+    if transform == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise TypeError(f"expected an integer, got {type(value).__name__}")
+        return int(value)
+    if transform == "strip_tags":
+        return " ".join(_TAG.sub(" ", value).split()) or None
+    if transform == "date":
+        return date.fromisoformat(value[:10])
+    if transform == "datetime":
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    # date_parts: Crossref's [year, month, day]; a partial date is not invented into a day.
+    if len(value) == 3 and all(isinstance(p, int) for p in value):
+        return date(*value)
+    return None
+
+
+def _field(record: dict, spec: FieldSpec | None) -> Any:
+    """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
+    if spec is None:
+        return None
+    for path in spec.path:
+        value = get_path(record, path)
+        if value is _MISSING or value in (None, "", []):
+            continue
+        value = _transform(value, spec.transform)
+        if value is None:
+            continue
+        return spec.template.format(value) if spec.template else value
+    return None
+
+
+def _authors(record: dict, spec: AuthorsSpec | None) -> list[dict]:
+    if spec is None:
+        return []
+    people = get_path(record, spec.path)
+    if people is _MISSING or people is None:
+        return []
+    if not isinstance(people, list):
+        raise TypeError(f"{spec.path!r} is not a list")
+    authors = []
+    for person in people:
+        parts = [get_path(person, p) for p in spec.name]
+        name = " ".join(str(p) for p in parts if p is not _MISSING and p not in (None, "")) or None
+        orcid = get_path(person, spec.orcid) if spec.orcid else None
+        aid = get_path(person, spec.id) if spec.id else None
+        authors.append({
+            "name": name,
+            "orcid": normalise_orcid(orcid) if isinstance(orcid, str) else None,
+            "id": str(aid) if aid not in (None, _MISSING) else None,
+        })
+    return authors
+
+
+def normalise_orcid(value: str) -> str:
+    """``https://orcid.org/0000-…`` or ``0000-…`` → ``0000-…``."""
+    return value.rstrip("/").rpartition("/")[2]
+
+
+# --- the source ----------------------------------------------------------------------------
+
+
+class DeclaredSource:
+    """A declaration behaving like a coded source module (base.Source)."""
+
+    def __init__(self, declaration: Declaration):
+        self.declaration = declaration
+        self.NAME = declaration.name
+        self.ENTITY = declaration.entity
+        self.FORMAT = declaration.format
+
+    def __repr__(self) -> str:
+        return f"DeclaredSource({self.NAME!r})"
+
+    # pages ----------------------------------------------------------------------------
+
+    def request(self, settings: Settings, *, query: str, since: date, until: date) -> tuple[dict, dict, frozenset]:
+        """First-request parameters, headers and the parameter names to keep out of logs."""
+        d = self.declaration
+        end = last_day(since, until)
+        if end is None:
+            raise ValueError(f"empty window [{since}, {until})")
+        values = {
+            "since": since.strftime(d.window.date_format),
+            "until": (end if d.window.until == "inclusive" else until).strftime(d.window.date_format),
+            "query_and": f"({query}) AND " if query else "",
+        }
+        if d.query_required and not query:
+            raise ValueError(f"{self.NAME} needs a query (its endpoint refuses requests without one)")
+        params: dict[str, object] = dict(d.params)
+        params |= {k: v.format(**values) for k, v in d.window.params.items()}
+        if query and d.query_param:
+            params[d.query_param] = query
+        if d.contact_param and settings.contact_email:
+            params[d.contact_param] = settings.contact_email
+        headers: dict[str, str] = {}
+        secrets = set(SECRET_PARAMS)
+        if d.auth:
+            key = os.environ.get(d.auth.env, "")
+            if not key and d.auth.required:
+                raise SourceError(self.NAME, d.url, None, f"no API key: set {d.auth.env}")
+            if key and d.auth.location == "header":
+                headers[d.auth.name] = key
+            elif key:
+                params[d.auth.name] = key
+            secrets.add(d.auth.name.lower())
+        if d.contact_param:
+            secrets.add(d.contact_param.lower())
+        return params, headers, frozenset(secrets)
+
+    def iter_pages(
+        self,
+        client: httpx.Client,
+        settings: Settings,
+        *,
+        query: str,
+        since: date,
+        until: date,
+        resume: dict | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> Iterator[Page]:
+        """Follow the declared paginator from the first page (or ``resume``) to the end.
+
+        Stops on a page without records, on the paginator's last-page condition, and on
+        a next token or URL already seen (an API answering the same page again has
+        nothing more to give). ``resume`` is the token of the last landed page.
+        """
+        if last_day(since, until) is None:
+            return
+        d = self.declaration
+        params, headers, secrets = self.request(settings, query=query, since=since, until=until)
+        limiter = limiter or shared_limiter(self.NAME, d.rate_limits.per_second)
+        state = dict(resume) if resume else _first_state(d.paginator)
+        seen: set[str] = set()
+        while state is not None:
+            url, page_params = _next_request(d, params, state)
+            mark = orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode()
+            if mark in seen:
+                log.warning("%s: paginator repeated %s; stopping", self.NAME, mark)
+                return
+            seen.add(mark)
+            fetched = fetch(client, self.NAME, url, page_params, limiter=limiter, settings=settings,
+                            secrets=secrets, headers=headers)
+            try:
+                doc = _load(fetched.body, self.NAME)
+                records = _records(doc, d.records, self.NAME)
+            except PageError as exc:
+                raise SourceError(self.NAME, fetched.url, fetched.status_code, str(exc)) from exc
+            if not records:
+                return
+            following = _after(d, state, doc, records, fetched.headers, self.NAME, fetched.url)
+            state = None if following == state else following  # Europe PMC's last page
+            yield Page(body=fetched.body, url=fetched.url, params=fetched.params,
+                       record_count=len(records), resume=state)
+
+    # records --------------------------------------------------------------------------
+
+    def parse_page(self, body: bytes) -> Iterator[dict | Rejected]:
+        """One normalised row (or ``Rejected``) per record of a landed page."""
+        records = _records(_load(body, self.NAME), self.declaration.records, self.NAME)
+        for record in records:
+            if not isinstance(record, dict):
+                yield Rejected(reason="record is not a JSON object", excerpt=excerpt(record))
+                continue
+            try:
+                yield self.parse_record(record)
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                sid = _field_or_none(record, self.declaration.mapping.source_id)
+                yield Rejected(reason=f"unreadable record: {type(exc).__name__}: {exc}",
+                               source_id=sid, excerpt=excerpt(record))
+
+    def parse_record(self, record: dict) -> dict | Rejected:
+        m = self.declaration.mapping
+        sid = _field(record, m.source_id)
+        if sid is None:
+            return Rejected(reason=f"missing source_id ({', '.join(m.source_id.path)})", excerpt=excerpt(record))
+        sid = str(sid)
+        for name in ("title", "updated_at"):
+            if _field(record, getattr(m, name)) is None:
+                paths = ", ".join(getattr(m, name).path)
+                return Rejected(reason=f"missing {name} ({paths})", source_id=sid, excerpt=excerpt(record))
+        raw_doi = _field(record, m.doi)
+        doi = normalise_doi(raw_doi) if isinstance(raw_doi, str) else None
+        topics = _field(record, m.topics)
+        refs = _field(record, m.referenced_ids)
+        return {
+            "document_id": document_id(self.NAME, sid, doi),
+            "source": self.NAME,
+            "source_id": sid,
+            "doi": doi,
+            "title": _field(record, m.title),
+            "abstract": _field(record, m.abstract),
+            "publication_date": _field(record, m.publication_date),
+            "updated_at": _field(record, m.updated_at),
+            "authors": _authors(record, m.authors),
+            "venue": _field(record, m.venue),
+            "topics": topics if isinstance(topics, list) else ([topics] if topics else []),
+            "cited_by_count": _field(record, m.cited_by_count),
+            "referenced_ids": refs if isinstance(refs, list) else ([refs] if refs else []),
+            "url": _field(record, m.url),
+            "license": _field(record, m.license),
+        }
+
+
+def _field_or_none(record: dict, spec: FieldSpec) -> str | None:
+    try:
+        value = _field(record, spec)
+    except (TypeError, ValueError):
+        return None
+    return None if value is None else str(value)
+
+
+def _load(body: bytes, source: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PageError(f"{source}: page is not valid JSON ({exc})") from exc
+
+
+def _records(doc: Any, path: str, source: str) -> list:
+    records = get_path(doc, path)
+    if not isinstance(records, list):
+        raise PageError(f"{source}: page has no record list at {path!r}")
+    return records
+
+
+# --- paginators: state (the JSON resume token) → request, and page → next state -----------
+
+
+def _first_state(p) -> dict:
+    if p.type == "cursor":
+        return {"cursor": p.initial} if p.initial is not None else {}
+    if p.type == "offset":
+        return {"offset": 0}
+    if p.type == "page":
+        return {"page": p.base}
+    return {}
+
+
+def _next_request(d: Declaration, params: dict, state: dict) -> tuple[str, dict | None]:
+    """URL and parameters of the page ``state`` points at."""
+    p = d.paginator
+    if "url" in state:  # next_url / link_header: the server built the URL; only a query key is added
+        return state["url"], {k: v for k, v in params.items() if d.auth and k == d.auth.name} or None
+    params = dict(params)
+    if p.type == "cursor" and state.get("cursor") is not None:
+        params[p.param] = state["cursor"]
+    elif p.type == "offset":
+        params[p.offset_param] = state["offset"]
+        params[p.limit_param] = p.limit
+    elif p.type == "page":
+        params[p.param] = state["page"]
+        if p.size_param and p.size:
+            params[p.size_param] = p.size
+    return d.url, params
+
+
+def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.Headers,
+           source: str, url: str) -> dict | None:
+    """The state of the page after this one, or None when this is the last page."""
+    p = d.paginator
+    if p.type == "cursor":
+        token = get_path(doc, p.path)
+        return {"cursor": str(token)} if token not in (_MISSING, None, "") else None
+    if p.type in ("next_url", "link_header"):
+        if p.type == "next_url":
+            nxt = get_path(doc, p.path)
+            nxt = None if nxt is _MISSING else nxt
+        else:
+            nxt = httpx.Response(200, headers=headers).links.get("next", {}).get("url")
+        if not nxt:
+            return None
+        nxt = str(httpx.URL(url).join(nxt))
+        if httpx.URL(nxt).host != httpx.URL(d.url).host:
+            # An API key must never follow a link to another host.
+            raise SourceError(source, url, None, f"next page is on another host: {httpx.URL(nxt).host}")
+        return {"url": nxt}
+    if p.type == "offset":
+        offset = state["offset"] + len(records)
+        total = get_path(doc, p.total_path) if p.total_path else _MISSING
+        if isinstance(total, int) and offset >= total:
+            return None
+        if len(records) < p.limit:
+            return None
+        if p.max_offset is not None and offset + p.limit > p.max_offset:
+            return None
+        return {"offset": offset}
+    if p.type == "page":
+        pages = get_path(doc, p.pages_path) if p.pages_path else _MISSING
+        if isinstance(pages, int) and state["page"] - p.base + 1 >= pages:
+            return None
+        return {"page": state["page"] + 1}
+    return None

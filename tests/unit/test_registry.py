@@ -1,0 +1,58 @@
+"""The registry is the one list of sources: everything that names sources agrees with it."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from pathlib import Path
+
+import yaml
+
+from flows.literature_sync import SourceName
+from tasks.dbt import with_source_vars
+from tasks.sources import REGISTRY, SOURCE_NAMES, SOURCES
+from tasks.sources.declared import DeclaredSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_sources_and_the_flow_parameter_come_from_the_registry():
+    assert list(SOURCES) == list(SOURCE_NAMES) == [e.name for e in REGISTRY]
+    assert typing.get_args(SourceName) == SOURCE_NAMES
+    assert {"openalex", "arxiv", "pubmed", "crossref", "europepmc", "semanticscholar", "datacite"} <= set(SOURCE_NAMES)
+    for e in REGISTRY:
+        assert e.kind == ("declared" if isinstance(e.source, DeclaredSource) else "coded")
+        assert e.per_second > 0 and re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", e.schedule)
+
+
+def test_every_source_has_its_daily_deployment_and_no_deployment_names_another():
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    syncs = [d for d in doc["deployments"] if d["entrypoint"] == "flows/literature_sync.py:literature_sync"]
+    named = {d["parameters"]["source"]: d for d in syncs if "source" in (d.get("parameters") or {})}
+    assert set(named) == set(SOURCE_NAMES)
+    for e in REGISTRY:
+        d = named[e.name]
+        assert d["name"] == f"{e.name}-daily" and e.name in d["tags"]
+        assert [s["cron"] for s in d["schedules"]] == [e.schedule]
+
+
+def test_every_literature_source_has_a_staging_model_in_the_merged_documents():
+    merged = (ROOT / "dbt/models/intermediate/int_documents__merged.sql").read_text()
+    models = yaml.safe_load((ROOT / "dbt/models/staging/_stg__models.yml").read_text())["models"]
+    described = {m["name"] for m in models}
+    for e in REGISTRY:
+        if e.domain == "literature":
+            model = f"stg_{e.name}__documents"
+            assert (ROOT / f"dbt/models/staging/{e.name}/{model}.sql").read_text().strip() == \
+                f"{{{{ staged_documents('{e.name}') }}}}"
+            assert f"ref('{model}')" in merged and model in described
+
+
+def test_dbt_names_no_source_itself():
+    for path in (ROOT / "dbt/models").rglob("*.yml"):
+        text = path.read_text()
+        assert "values: [openalex" not in text and '"openalex", "arxiv"' not in text, path
+    args = with_source_vars(["build", "--vars", json.dumps({"elt_build_schema": "x"})])
+    assert args[:1] == ["build"] and args.count("--vars") == 1
+    assert json.loads(args[-1]) == {"elt_build_schema": "x", "sources": list(SOURCE_NAMES)}
