@@ -123,9 +123,9 @@ def test_object_created_event_runs_the_sync_with_the_payload_parameters(stack: S
         # The relay delivers the same notification again: same event id, no second run.
         post_event(stack, {"source": "openalex", "until": "2026-01-01"}, event_id=event_id)
         # A payload the flow's parameter schema rejects starts nothing and says why.
-        bad = action_outcomes(client, post_event(stack, {"source": "crossref"}), expected=1)[ON_OBJECT]
+        bad = action_outcomes(client, post_event(stack, {"source": "no-such-source"}), expected=1)[ON_OBJECT]
         assert bad.event == "prefect.automation.action.failed"
-        assert "source" in bad.payload["reason"] and "'crossref' is not one of" in bad.payload["reason"]
+        assert "source" in bad.payload["reason"] and "'no-such-source' is not one of" in bad.payload["reason"]
         assert [r.id for r in client.read_flow_runs(deployment_filter=DeploymentFilter(
             id=DeploymentFilterId(any_=[run.deployment_id])))] == [run.id]
 
