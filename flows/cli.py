@@ -196,7 +196,7 @@ def _add_sources(sub: argparse._SubParsersAction) -> None:
         if args.json:
             sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
             return 0
-        header = ("name", "domain", "kind", "entity", "per_second", "per_day", "schedule")
+        header = ("name", "domain", "kind", "entity", "table", "per_second", "per_day", "schedule")
         table = [header] + [tuple("-" if r[h] is None else f"{r[h]:g}" if isinstance(r[h], float) else str(r[h])
                                   for h in header) for r in rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -13,7 +13,7 @@ from tasks.lake import lake_from_settings
 from tasks.literature import commit_watermark, land_pages, normalise_pages
 from tasks.normalise import processed_versions
 from tasks.settings import load_settings
-from tasks.sources import SOURCE_NAMES
+from tasks.sources import SOURCE_NAMES, SOURCES
 from tasks.warehouse import mart_changes, mart_row_count, mart_versions
 from tasks.warehouse_load import load_warehouse
 
@@ -53,15 +53,18 @@ def literature_sync(
             "quarantined": result.quarantined,
             "watermark": str(watermark),
         }
+        table = SOURCES[source].TABLE
         if settings.warehouse == "postgres":
-            load_warehouse(settings, result.processed_key, source, window.run_id)
+            load_warehouse(settings, result.processed_key, table, source, window.run_id)
         if build_marts:
-            ids = list(processed_versions(lake_from_settings(settings), result.processed_key))
-            before = mart_versions(settings, ids)
+            keys = list(processed_versions(lake_from_settings(settings), result.processed_key, table))
+            before = mart_versions(settings, table, keys)
             dbt_build(settings)
             dbt_source_freshness(settings)
-            summary["inserted"], summary["updated"] = mart_changes(before, mart_versions(settings, ids))
-            summary["mart_rows"] = mart_row_count(settings)
+            after = mart_versions(settings, table, keys)
+            summary["inserted"], summary["updated"] = mart_changes(before, after)
+            summary["mart"] = table.mart
+            summary["mart_rows"] = mart_row_count(settings, table)
 
     create_table_artifact(
         key=f"literature-sync-{source}",

@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+import duckdb
 from prefect import task
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
+from tasks.lake import lake_from_settings
 from tasks.settings import Settings
-from tasks.sources import SOURCE_NAMES
+from tasks.sources import REGISTRY, SOURCE_NAMES
+from tasks.tables import TABLES, Table
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 
@@ -34,21 +37,48 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "KI_WAREHOUSE_SCHEMA": settings.warehouse_schema,
         "KI_LAKE_SCHEMA": settings.lake_schema,
         "KI_DUCKDB_PATH": str(settings.duckdb_file),
-        "KI_LAKE_READ_ROOT": lake_read_root(settings.lake_root),
     }
 
 
-def with_source_vars(args: list[str]) -> list[str]:
+def lake_tables(settings: Settings) -> dict[str, str]:
+    """Table → what dbt-duckdb reads as source ``lake.<table>``: the Parquet files of the
+    sources that have written some, or an empty relation with the table's columns. So a
+    table no source has synced yet builds empty instead of failing on a glob that matches
+    nothing, and no table reads another table's files."""
+    lake = lake_from_settings(settings)
+    root = lake_read_root(settings.lake_root)
+    relations = {}
+    for table in TABLES.values():
+        globs = [f"{root}/processed/{e.name}/*/*/*.parquet" for e in REGISTRY
+                 if e.source.TABLE is table and lake.fs.glob(lake.path(f"processed/{e.name}/*/*/*.parquet"))]
+        relations[table.name] = (
+            f"read_parquet([{', '.join(_sql_string(g) for g in globs)}], union_by_name = true, hive_partitioning = false)"
+            if globs else _empty_relation(table)
+        )
+    return relations
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _empty_relation(table: Table) -> str:
+    types = duckdb.from_arrow(table.schema.empty_table()).types
+    columns = ", ".join(f'cast(null as {t}) as "{f.name}"' for f, t in zip(table.schema, types))
+    return f"(select {columns} limit 0)"
+
+
+def with_source_vars(args: list[str], **extra) -> list[str]:
     """``args`` with ``--vars`` carrying ``sources`` (the registry's names, for the models'
-    accepted_values tests), merged into any ``--vars`` the caller passed: dbt keeps no
-    list of sources of its own."""
+    accepted_values tests) and ``extra``, merged into any ``--vars`` the caller passed:
+    dbt keeps no list of sources of its own."""
     args = list(args)
     values: dict = {}
     if "--vars" in args:
         i = args.index("--vars")
         values = json.loads(args[i + 1])
         del args[i:i + 2]
-    return [*args, "--vars", json.dumps({**values, "sources": list(SOURCE_NAMES)})]
+    return [*args, "--vars", json.dumps({**values, **extra, "sources": list(SOURCE_NAMES)})]
 
 
 @contextmanager
@@ -79,7 +109,8 @@ def run_dbt(settings: Settings, args: list[str], *, raise_on_failure: bool = Tru
     )
     try:
         with _environ(dbt_env(settings)):
-            return runner.invoke([*with_source_vars(args), "--log-path", str(work / "logs")])
+            args = with_source_vars(args, lake_tables=lake_tables(settings))
+            return runner.invoke([*args, "--log-path", str(work / "logs")])
     finally:
         if settings.warehouse == "duckdb":
             # dbt-duckdb keeps the database open (and its file locked) for the life of the

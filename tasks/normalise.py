@@ -1,4 +1,4 @@
-"""Landed pages → normalised document rows in Parquet; rejects → quarantine.
+"""Landed pages → normalised rows of the source's table in Parquet; rejects → quarantine.
 
 One Parquet file per window (``processed/…/<run_id>.parquet``) and one JSON-lines
 quarantine file next to it, both written atomically and overwritten by a re-run,
@@ -19,9 +19,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.documents import DOCUMENT_SCHEMA, RecordError, Rejected, excerpt, finalise
 from tasks.lake import Lake, LakeError, gunzip_bounded, processed_key, quarantine_key
 from tasks.sources.base import PageError, Source
+from tasks.tables import RecordError, Rejected, Table, excerpt
 from tasks.watermark import Checkpoint
 
 ROW_GROUP_ROWS = 20_000
@@ -72,7 +72,7 @@ def body_rows(
             rejects.append(_reject(raw_key, item.reason, item.source_id, item.excerpt))
             continue
         try:
-            rows.append(finalise(item, run_id=run_id, ingested_at=ingested_at, raw_key=raw_key))
+            rows.append(source.TABLE.finalise(item, run_id=run_id, ingested_at=ingested_at, raw_key=raw_key))
         except RecordError as exc:
             rejects.append(_reject(raw_key, str(exc), item.get("source_id"), excerpt(item)))
     return rows, rejects
@@ -105,8 +105,9 @@ def normalise_window(
     max_bytes: int,
 ) -> NormaliseResult:
     records, batch, rejects = 0, [], []
+    schema = source.TABLE.schema
     buf = io.BytesIO()
-    with _cyclic_gc_paused(), pq.ParquetWriter(buf, DOCUMENT_SCHEMA, compression="zstd") as writer:
+    with _cyclic_gc_paused(), pq.ParquetWriter(buf, schema, compression="zstd") as writer:
         for page in window.pages:
             rows, bad = page_rows(
                 source, lake, page, run_id=window.run_id, ingested_at=ingested_at, max_bytes=max_bytes
@@ -114,10 +115,10 @@ def normalise_window(
             rejects.extend(bad)
             batch.extend(rows)
             if len(batch) >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_pylist(batch, schema=DOCUMENT_SCHEMA))
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 records, batch = records + len(batch), []
         # Always written, even empty: an empty window still gets its (empty) file.
-        writer.write_table(pa.Table.from_pylist(batch, schema=DOCUMENT_SCHEMA))
+        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
         records += len(batch)
 
     args = (source.NAME, source.ENTITY, window.since, window.run_id)
@@ -136,7 +137,7 @@ def normalise_window(
     )
 
 
-def processed_versions(lake: Lake, key: str) -> dict[str, str]:
-    """document_id → record_hash of one processed file."""
-    cols = pq.read_table(lake.path(key), columns=["document_id", "record_hash"], filesystem=lake.fs)
-    return dict(zip(cols["document_id"].to_pylist(), cols["record_hash"].to_pylist()))
+def processed_versions(lake: Lake, key: str, table: Table) -> dict[str, str]:
+    """key → record_hash of one processed file of ``table``."""
+    cols = pq.read_table(lake.path(key), columns=[table.key, "record_hash"], filesystem=lake.fs)
+    return dict(zip(cols[table.key].to_pylist(), cols["record_hash"].to_pylist()))

@@ -10,8 +10,9 @@ import duckdb
 import psycopg
 
 from tasks.settings import Settings
+from tasks.tables import DOCUMENTS, Table
 
-MART = "scientific_documents"
+MART = DOCUMENTS.mart
 
 
 def connect_duckdb(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -21,46 +22,47 @@ def connect_duckdb(settings: Settings) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _duckdb_rows(settings: Settings, sql: str, params: list) -> list[tuple]:
+def _duckdb_rows(settings: Settings, sql: str, params: list, mart: str) -> list[tuple]:
     if not settings.duckdb_file.exists():
         return []
     with connect_duckdb(settings) as con:
         found = con.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [MART]
+            "select count(*) from information_schema.tables where table_name = ?", [mart]
         ).fetchone()[0]
-        return con.execute(sql.format(mart=f"main.{MART}"), params).fetchall() if found else []
+        return con.execute(sql.format(mart=f"main.{mart}"), params).fetchall() if found else []
 
 
-def _postgres_rows(settings: Settings, sql: str, params: list) -> list[tuple]:
+def _postgres_rows(settings: Settings, sql: str, params: list, mart: str) -> list[tuple]:
     # libpq takes host, user, password … from the standard PG* environment variables.
     schema = settings.warehouse_schema
     with psycopg.connect("") as con:
-        exists = con.execute("select to_regclass(%s)", [f"{schema}.{MART}"]).fetchone()[0]
+        exists = con.execute("select to_regclass(%s)", [f"{schema}.{mart}"]).fetchone()[0]
         if exists is None:
             return []
-        return con.execute(sql.replace("?", "%s").format(mart=f"{schema}.{MART}"), params).fetchall()
+        return con.execute(sql.replace("?", "%s").format(mart=f"{schema}.{mart}"), params).fetchall()
 
 
-def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    """Run ``sql`` (``{mart}`` placeholder, ``?`` parameters) against the configured warehouse."""
+def query(settings: Settings, sql: str, params: list | None = None, *, mart: str = MART) -> list[tuple]:
+    """Run ``sql`` (``{mart}`` placeholder, ``?`` parameters) against the configured warehouse;
+    no rows while the mart has not been built."""
     run = _postgres_rows if settings.warehouse == "postgres" else _duckdb_rows
-    return run(settings, sql, params or [])
+    return run(settings, sql, params or [], mart)
 
 
-def mart_versions(settings: Settings, document_ids: list[str]) -> dict[str, str]:
-    """document_id → record_hash currently in the mart, for the given ids."""
-    if not document_ids:
+def mart_versions(settings: Settings, table: Table, keys: list[str]) -> dict[str, str]:
+    """key → record_hash currently in ``table``'s mart, for the given keys."""
+    if not keys:
         return {}
     rows = query(
         settings,
-        "select document_id, record_hash from {mart} where document_id in (select unnest(?::varchar[]))",
-        [document_ids],
+        f"select {table.key}, record_hash from {{mart}} where {table.key} in (select unnest(?::varchar[]))",
+        [keys], mart=table.mart,
     )
     return dict(rows)
 
 
-def mart_row_count(settings: Settings) -> int:
-    rows = query(settings, "select count(*) from {mart}")
+def mart_row_count(settings: Settings, table: Table = DOCUMENTS) -> int:
+    rows = query(settings, "select count(*) from {mart}", mart=table.mart)
     return rows[0][0] if rows else 0
 
 

@@ -15,13 +15,15 @@ from xml.etree.ElementTree import Element, tostring
 
 import httpx
 
-from tasks.documents import Rejected, document_id, excerpt, normalise_doi
+from tasks.documents import DOCUMENTS, document_id, normalise_doi
 from tasks.settings import Settings
 from tasks.sources.base import Page, PageError, SourceError
 from tasks.sources.http import RateLimiter, fetch, last_day, parse_xml, shared_limiter
+from tasks.tables import Rejected, excerpt
 
 NAME = "arxiv"
 ENTITY = "articles"
+TABLE = DOCUMENTS
 FORMAT = "xml"
 BASE_URL = "https://export.arxiv.org/api/query"
 RATE_PER_S = 1 / 3

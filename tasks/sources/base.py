@@ -6,13 +6,14 @@ A coded source is a module, a declared one a ``DeclaredSource`` built from YAML
     NAME: str                      # "openalex"
     ENTITY: str                    # "works"
     FORMAT: str                    # "json" | "xml": the raw page's file extension in the lake
+    TABLE: Table                   # what its records become (tasks.tables / tasks.documents)
     def iter_pages(client: httpx.Client, settings: Settings, *, query: str,
                    since: date, until: date, resume: dict | None) -> Iterator[Page]
     def parse_page(body: bytes) -> Iterator[dict | Rejected]
 
 ``iter_pages`` covers the half-open window ``[since, until)`` and, given the
 ``resume`` token of a landed page, continues with the page after it.
-``parse_page`` yields one content dict per record (see tasks.documents) or a
+``parse_page`` yields one content dict per record (a row of ``TABLE``) or a
 ``Rejected``; it raises ``PageError`` when the page as a whole is unreadable.
 """
 
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import httpx
 
-    from tasks.documents import Rejected
     from tasks.settings import Settings
+    from tasks.tables import Rejected, Table
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Source(Protocol):
     NAME: str
     ENTITY: str
     FORMAT: str
+    TABLE: Table
 
     def iter_pages(
         self, client: httpx.Client, settings: Settings, *, query: str,

@@ -2,11 +2,14 @@
 
 A ``Declaration`` (validated with pydantic) names the endpoint, the parameters, the
 auth, the paginator, where the records are, the incremental window parameters, the
-rate limits and how record fields map onto the normalised document row
-(tasks.documents). ``DeclaredSource`` turns it into an object with the same contract
-as a coded module (``NAME``, ``ENTITY``, ``FORMAT``, ``iter_pages``, ``parse_page``;
-see base.py), so landing, normalise, watermarks and resume work unchanged. Only JSON
-responses are declarable for now; XML sources (PubMed, arXiv) stay coded.
+rate limits, the table its records become (tasks.tables) and how record fields map
+onto that table's columns. ``DeclaredSource`` turns it into an object with the same
+contract as a coded module (``NAME``, ``ENTITY``, ``FORMAT``, ``TABLE``,
+``iter_pages``, ``parse_page``; see base.py), so landing, normalise, watermarks and
+resume work unchanged. Where a mapping cannot say it (one record holding several
+observations, a JSON-stat or SDMX cube), ``parser`` names a Python function that
+turns a record into rows: fetching and paging stay declared. Only JSON responses are
+declarable for now; XML sources (PubMed, arXiv) stay coded.
 
 Why not dlt's REST client paginators (``dlt.sources.helpers.rest_client``): they are
 written against ``requests.Request``/``requests.Response`` (``update_state(response,
@@ -22,11 +25,13 @@ small, stateless functions of (response, page) → next request or stop.
 
 Paths are dotted keys into the JSON (``message.items``); an integer segment indexes
 a list (``title.0``) and ``*`` maps over a list (``authors.*.name``). A field may list
-several paths: the first that yields a value wins.
+several paths: the first that yields a value wins. A path starting with ``$.`` is read
+from the page instead of the record (World Bank's ``[metadata, records]`` pages).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -38,12 +43,13 @@ from typing import Annotated, Any, Literal
 import httpx
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tasks.documents import Rejected, document_id, excerpt, normalise_doi
+from tasks.documents import document_id, normalise_doi
 from tasks.settings import Settings
 from tasks.sources.base import Page, PageError, SourceError
 from tasks.sources.http import SECRET_PARAMS, RateLimiter, fetch, last_day, shared_limiter
+from tasks.tables import DOCUMENTS, TABLES, Rejected, Table, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -137,19 +143,35 @@ Paginator = Annotated[
     Field(discriminator="type"),
 ]
 
-Transform = Literal["date", "datetime", "date_parts", "int", "strip_tags", "string"]
+Transform = Literal["date", "datetime", "date_parts", "int", "float", "bool", "strip_tags", "string"]
 
 
 class FieldSpec(_Strict):
-    path: list[str]
+    path: list[str] = []
+    """Candidate paths; the first yielding a value wins."""
+    parts: list[str] = []
+    """Instead of ``path``: every path's value joined with ``:`` (a key made of several
+    fields, such as indicator:country:year); absent when any part is."""
     transform: Transform | None = None
+    format: str | None = None
+    """``strptime`` format for ``date``/``datetime`` values not in ISO 8601 (``%Y%m%d``)."""
+    values: dict[str, str | int | float | bool | None] | None = None
+    """Code → value (openFDA ``serious``: ``{"1": true, "2": false}``); other codes are refused."""
+    null_values: list[str] = []
+    """Values meaning "no value" (FRED writes ``"."`` for a missing observation)."""
     template: str | None = None
     """``str.format`` template for the value: ``https://europepmc.org/article/MED/{}``."""
 
-    @field_validator("path", mode="before")
+    @field_validator("path", "parts", mode="before")
     @classmethod
     def _one_or_many(cls, v):
         return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one_of_path_or_parts(self):
+        if bool(self.path) == bool(self.parts):
+            raise ValueError("give either path or parts")
+        return self
 
 
 class AuthorsSpec(_Strict):
@@ -162,8 +184,8 @@ class AuthorsSpec(_Strict):
 
 
 class Mapping(_Strict):
-    """Record → normalised document row. Missing ``source_id``, ``title`` or
-    ``updated_at`` quarantine the record with the reason."""
+    """Record → documents row. Missing ``source_id``, ``title`` or ``updated_at``
+    quarantine the record with the reason; ``document_id`` is derived (tasks.documents)."""
 
     source_id: FieldSpec
     title: FieldSpec
@@ -195,6 +217,8 @@ class Declaration(_Strict):
     schedule: str
     """Default cron of the daily deployment."""
     format: Literal["json"] = "json"
+    table: str = "documents"
+    """The table (tasks.tables) its records become."""
     base_url: str
     endpoint: str = ""
     params: dict[str, str | int | float | bool] = {}
@@ -207,14 +231,44 @@ class Declaration(_Strict):
     auth: Auth | None = None
     window: Window
     paginator: Paginator
-    records: str
-    """Path of the record list in a page."""
+    records: str | None = None
+    """Path of the record list in a page; without it (a ``parser`` source) the page is one record."""
     rate_limits: RateLimits
-    mapping: Mapping
+    mapping: Mapping | None = None
+    """Record → row of the documents table."""
+    columns: dict[str, FieldSpec] = {}
+    """Column → field, for any other table; its key and ``source`` are derived
+    (``<source>:<source_id>``), never mapped."""
+    parser: str | None = None
+    """``module:function`` turning one record (and its page) into rows of the table."""
 
     @property
     def url(self) -> str:
         return self.base_url.rstrip("/") + self.endpoint
+
+    @model_validator(mode="after")
+    def _mapping_fits_table(self):
+        table = TABLES.get(self.table)
+        if table is None:
+            raise ValueError(f"unknown table {self.table!r}; tables: {sorted(TABLES)}")
+        if self.parser:
+            if self.mapping or self.columns:
+                raise ValueError("give a parser, or mapping/columns, not both")
+            return self
+        if self.records is None:
+            raise ValueError("records is required without a parser")
+        if table is DOCUMENTS:
+            if self.mapping is None or self.columns:
+                raise ValueError("a documents source gives a mapping (source_id, title, updated_at …), not columns")
+            return self
+        if self.mapping is not None:
+            raise ValueError(f"table {self.table} takes columns, not a documents mapping")
+        unknown = set(self.columns) - (set(table.content_names) - {table.key, "source"})
+        if unknown:
+            raise ValueError(f"table {self.table} has no mappable column {sorted(unknown)}")
+        if "source_id" not in self.columns:
+            raise ValueError("columns needs source_id")
+        return self
 
 
 def load_declaration(text: str) -> Declaration:
@@ -266,8 +320,10 @@ def _walk(value: Any, parts: list[str]) -> Any:
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _transform(value: Any, transform: Transform | None) -> Any:
-    """Convert one mapped value; raises ValueError/TypeError on a value of the wrong shape."""
+def _transform(value: Any, transform: Transform | None, fmt: str | None = None) -> Any:
+    """Convert one mapped value; raises ValueError/TypeError on a value of the wrong shape.
+
+    Numbers may come as strings (``"12.5"``), the way many APIs send them."""
     if transform is None:
         return value
     if transform == "string":
@@ -276,8 +332,24 @@ def _transform(value: Any, transform: Transform | None) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise TypeError(f"expected an integer, got {type(value).__name__}")
         return int(value)
+    if transform == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(f"expected a number, got {type(value).__name__}")
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {value!r}")
+        return number
+    if transform == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"expected a boolean, got {type(value).__name__} (map codes with values:)")
+        return value
     if transform == "strip_tags":
         return " ".join(_TAG.sub(" ", value).split()) or None
+    if fmt and transform in ("date", "datetime"):
+        ts = datetime.strptime(value, fmt)
+        if transform == "date":
+            return ts.date()
+        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     if transform == "date":
         return date.fromisoformat(value[:10])
     if transform == "datetime":
@@ -291,15 +363,32 @@ def _transform(value: Any, transform: Transform | None) -> Any:
     return None
 
 
-def _field(record: dict, spec: FieldSpec | None) -> Any:
+def _value(record: Any, page: Any, path: str) -> Any:
+    return get_path(page, path[2:]) if path.startswith("$.") else get_path(record, path)
+
+
+def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
     """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
     if spec is None:
         return None
-    for path in spec.path:
-        value = get_path(record, path)
-        if value is _MISSING or value in (None, "", []):
+    if spec.parts:
+        parts = [_value(record, page, p) for p in spec.parts]
+        if any(p is _MISSING or p in (None, "") for p in parts):
+            return None
+        candidates = [":".join(str(p) for p in parts)]
+    else:
+        candidates = [_value(record, page, p) for p in spec.path]
+    for value in candidates:
+        if value is _MISSING or value in (None, "", []) or value in spec.null_values:
             continue
-        value = _transform(value, spec.transform)
+        if spec.values is not None:
+            key = str(value)
+            if key not in spec.values:
+                raise ValueError(f"unknown code {key[:40]!r}; known: {sorted(spec.values)}")
+            value = spec.values[key]
+            if value is None:
+                continue
+        value = _transform(value, spec.transform, spec.format)
         if value is None:
             continue
         return spec.template.format(value) if spec.template else value
@@ -344,6 +433,8 @@ class DeclaredSource:
         self.NAME = declaration.name
         self.ENTITY = declaration.entity
         self.FORMAT = declaration.format
+        self.TABLE: Table = TABLES[declaration.table]
+        self._parser = _import_parser(declaration.parser) if declaration.parser else None
 
     def __repr__(self) -> str:
         return f"DeclaredSource({self.NAME!r})"
@@ -419,7 +510,7 @@ class DeclaredSource:
                             secrets=secrets, headers=headers)
             try:
                 doc = _load(fetched.body, self.NAME)
-                records = _records(doc, d.records, self.NAME)
+                records = _records(doc, d.records, self.NAME) if d.records else [doc]
             except PageError as exc:
                 raise SourceError(self.NAME, fetched.url, fetched.status_code, str(exc)) from exc
             if not records:
@@ -432,28 +523,54 @@ class DeclaredSource:
     # records --------------------------------------------------------------------------
 
     def parse_page(self, body: bytes) -> Iterator[dict | Rejected]:
-        """One normalised row (or ``Rejected``) per record of a landed page."""
-        records = _records(_load(body, self.NAME), self.declaration.records, self.NAME)
+        """Normalised rows (or ``Rejected``) of the records of a landed page."""
+        d = self.declaration
+        page = _load(body, self.NAME)
+        records = _records(page, d.records, self.NAME) if d.records else [page]
         for record in records:
             if not isinstance(record, dict):
                 yield Rejected(reason="record is not a JSON object", excerpt=excerpt(record))
                 continue
             try:
-                yield self.parse_record(record)
+                if self._parser:
+                    yield from (self._keyed(row) for row in self._parser(record, page))
+                elif self.TABLE is DOCUMENTS:
+                    yield self.parse_document(record)
+                else:
+                    yield self.parse_row(record, page)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-                sid = _field_or_none(record, self.declaration.mapping.source_id)
+                spec = None if self._parser else (d.mapping.source_id if d.mapping else d.columns["source_id"])
+                sid = _field_or_none(record, spec, page) if spec else None
                 yield Rejected(reason=f"unreadable record: {type(exc).__name__}: {exc}",
                                source_id=sid, excerpt=excerpt(record))
 
-    def parse_record(self, record: dict) -> dict | Rejected:
+    def _keyed(self, row: dict | Rejected) -> dict | Rejected:
+        """A table row with ``source`` and the key (``<source>:<source_id>``) filled in."""
+        if isinstance(row, Rejected) or row.get("source_id") in (None, ""):
+            return row if isinstance(row, Rejected) else Rejected(
+                reason="missing source_id", excerpt=excerpt(row))
+        row["source_id"] = sid = str(row["source_id"])
+        row["source"] = self.NAME
+        row[self.TABLE.key] = f"{self.NAME}:{sid}"
+        return row
+
+    def parse_row(self, record: dict, page: Any) -> dict | Rejected:
+        """A row of a non-document table: every mapped column; the key and source derived."""
+        columns = self.declaration.columns
+        row = {column: _field(record, spec, page) for column, spec in columns.items()}
+        if row["source_id"] is None:
+            return Rejected(reason=f"missing source_id ({_paths(columns['source_id'])})", excerpt=excerpt(record))
+        return self._keyed(row)
+
+    def parse_document(self, record: dict) -> dict | Rejected:
         m = self.declaration.mapping
         sid = _field(record, m.source_id)
         if sid is None:
-            return Rejected(reason=f"missing source_id ({', '.join(m.source_id.path)})", excerpt=excerpt(record))
+            return Rejected(reason=f"missing source_id ({_paths(m.source_id)})", excerpt=excerpt(record))
         sid = str(sid)
         for name in ("title", "updated_at"):
             if _field(record, getattr(m, name)) is None:
-                paths = ", ".join(getattr(m, name).path)
+                paths = _paths(getattr(m, name))
                 return Rejected(reason=f"missing {name} ({paths})", source_id=sid, excerpt=excerpt(record))
         raw_doi = _field(record, m.doi)
         doi = normalise_doi(raw_doi) if isinstance(raw_doi, str) else None
@@ -478,12 +595,24 @@ class DeclaredSource:
         }
 
 
-def _field_or_none(record: dict, spec: FieldSpec) -> str | None:
+def _field_or_none(record: dict, spec: FieldSpec, page: Any = None) -> str | None:
     try:
-        value = _field(record, spec)
+        value = _field(record, spec, page)
     except (TypeError, ValueError):
         return None
     return None if value is None else str(value)
+
+
+def _paths(spec: FieldSpec) -> str:
+    return ", ".join(spec.path or spec.parts)
+
+
+def _import_parser(ref: str):
+    """``package.module:function`` → the function (declarations name only project code)."""
+    module, _, name = ref.partition(":")
+    if not module.startswith("tasks.sources.") or not name:
+        raise ValueError(f"parser {ref!r} must be tasks.sources.<module>:<function>")
+    return getattr(importlib.import_module(module), name)
 
 
 def _load(body: bytes, source: str) -> Any:

@@ -15,13 +15,15 @@ from datetime import date, datetime, time, timezone
 import httpx
 import orjson
 
-from tasks.documents import Rejected, document_id, excerpt, normalise_doi
+from tasks.documents import DOCUMENTS, document_id, normalise_doi
 from tasks.settings import Settings
 from tasks.sources.base import Page, PageError, SourceError
 from tasks.sources.http import RateLimiter, fetch, last_day, shared_limiter
+from tasks.tables import Rejected, excerpt
 
 NAME = "openalex"
 ENTITY = "works"
+TABLE = DOCUMENTS
 FORMAT = "json"
 BASE_URL = "https://api.openalex.org/works"
 RATE_PER_S = 10.0

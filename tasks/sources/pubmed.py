@@ -18,15 +18,17 @@ from xml.etree.ElementTree import Element, tostring
 import httpx
 import orjson
 
-from tasks.documents import Rejected, document_id, excerpt, normalise_doi
+from tasks.documents import DOCUMENTS, document_id, normalise_doi
 from tasks.settings import Settings
 from tasks.sources.base import Page, PageError, SourceError
 from tasks.sources.http import Fetched, RateLimiter, fetch, last_day, parse_xml, shared_limiter
+from tasks.tables import Rejected, excerpt
 
 log = logging.getLogger(__name__)
 
 NAME = "pubmed"
 ENTITY = "articles"
+TABLE = DOCUMENTS
 FORMAT = "xml"
 ID_PREFIX = "pmid"
 """document_id prefix for records without a DOI (DESIGN.md: ``pmid:<id>``)."""

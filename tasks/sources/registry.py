@@ -37,7 +37,7 @@ class Entry:
 
     def describe(self) -> dict:
         return {"name": self.name, "domain": self.domain, "kind": self.kind,
-                "entity": self.source.ENTITY, "per_second": self.per_second,
+                "entity": self.source.ENTITY, "table": self.source.TABLE.name, "per_second": self.per_second,
                 "per_day": self.per_day, "schedule": self.schedule}
 
 
@@ -51,7 +51,9 @@ CODED: tuple[Entry, ...] = (
 )
 
 REGISTRY: tuple[Entry, ...] = CODED + tuple(
-    Entry(s, s.declaration.domain, "declared", s.declaration.rate_limits.per_second,
+    # A declaration with a Python parser is coded where it counts: its records are read by code.
+    Entry(s, s.declaration.domain, "coded" if s.declaration.parser else "declared",
+          s.declaration.rate_limits.per_second,
           s.declaration.rate_limits.per_day, s.declaration.schedule)
     for s in load_declarations()
 )

@@ -11,13 +11,14 @@ import httpx
 import orjson
 import pytest
 
-from tasks.documents import CONTENT_NAMES, Rejected, finalise
+from tasks.documents import CONTENT_NAMES, finalise
 from tasks.settings import Settings
 from tasks.sources import arxiv
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
 from tests.fakes import FakeClock, source_settings
 from tasks.sources.replay import RECORDINGS
+from tasks.tables import Rejected
 
 
 def settings() -> Settings:

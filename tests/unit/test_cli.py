@@ -76,7 +76,7 @@ def test_sources_list_shows_the_registry(capsys):
         "literature", "declared", 5.0, "0 4 * * *")
     assert main(["sources", "list"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["name", "domain", "kind", "entity", "per_second", "per_day", "schedule"]
+    assert table[0].split() == ["name", "domain", "kind", "entity", "table", "per_second", "per_day", "schedule"]
     assert table[1].split()[:3] == ["openalex", "literature", "coded"]
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.documents import CONTENT_NAMES, Rejected, finalise
+from tasks.documents import CONTENT_NAMES, finalise
 from tasks.sources import pubmed
 from tasks.sources.base import PageError, SourceError
 from tasks.sources.http import RateLimiter
 from tests.fakes import FakeClock, source_settings
 from tasks.sources.replay import RECORDINGS
+from tasks.tables import Rejected
 
 
 settings = source_settings

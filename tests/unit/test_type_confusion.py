@@ -21,13 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.documents import DOCUMENT_SCHEMA, RecordError, Rejected, check_types, finalise
+from tasks.documents import DOCUMENT_SCHEMA, check_types, finalise
 from tasks.lake import Lake
 from tasks.normalise import normalise_window
 from tasks.sources import arxiv, openalex, pubmed
 from tests.openalex_pages import page_body, synthetic_works
 from tests.unit.test_hostile_input import land, normalise, quarantine
 from tasks.sources.replay import RECORDINGS
+from tasks.tables import RecordError, Rejected
 
 WORK = orjson.loads((RECORDINGS / "openalex" / "W2741809807.json").read_bytes())
 ARXIV_FEED = (RECORDINGS / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()

@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tasks.documents import DOCUMENT_SCHEMA, Rejected, finalise
+from tasks.documents import DOCUMENT_SCHEMA, finalise
 from tasks.sources import arxiv, openalex, pubmed
 from tasks.sources.replay import RECORDINGS
+from tasks.tables import Rejected
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
