@@ -49,8 +49,10 @@ def literature_sync(
             "window": f"[{window.since}, {window.until})",
             "run_id": window.run_id,
             "pages": result.pages,
+            "records_landed": result.records_landed,
             "records": result.records,
             "quarantined": result.quarantined,
+            "records_in_unreadable_pages": result.records_in_unreadable_pages,
             "watermark": str(watermark),
         }
         table = SOURCES[source].TABLE

@@ -4,6 +4,10 @@ One Parquet file per window (``processed/…/<run_id>.parquet``) and one JSON-li
 quarantine file next to it, both written atomically and overwritten by a re-run,
 so a window never contributes twice. Rows stream into Parquet row groups, so
 memory stays bounded by one batch however large the window is.
+
+Every window reconciles: for sources that give one row per record, the records the
+pages held when they were landed = rows written + records quarantined (one by one, or
+with their whole unreadable page); a window that does not balance fails the run.
 """
 
 from __future__ import annotations
@@ -27,13 +31,22 @@ from tasks.watermark import Checkpoint
 ROW_GROUP_ROWS = 20_000
 
 
+class ReconciliationError(RuntimeError):
+    """Records were lost (or invented) between landing a window and writing its Parquet."""
+
+
 @dataclass(frozen=True)
 class NormaliseResult:
     pages: int
     records: int
+    """Rows written."""
     quarantined: int
+    """Quarantine entries: one per rejected record or unreadable page."""
     processed_key: str
     quarantine_key: str | None
+    records_landed: int = 0
+    """Records the landed pages held (the paginator's count)."""
+    records_in_unreadable_pages: int = 0
 
 
 def page_rows(
@@ -44,17 +57,18 @@ def page_rows(
     run_id: str,
     ingested_at: datetime,
     max_bytes: int,
-) -> tuple[list[dict], list[dict]]:
-    """Rows and quarantine entries of one landed page; never raises for bad content."""
+) -> tuple[list[dict], list[dict], bool]:
+    """Rows and quarantine entries of one landed page, and whether the page was unreadable;
+    never raises for bad content."""
     key = page["key"]
     try:
         body = gunzip_bounded(lake.get(key, max_bytes=max_bytes), max_bytes)
         if hashlib.sha256(body).hexdigest() != page["sha256"]:
             raise LakeError("page does not match the sha256 in its manifest")
-        return body_rows(source, body, raw_key=key, run_id=run_id, ingested_at=ingested_at)
+        return *body_rows(source, body, raw_key=key, run_id=run_id, ingested_at=ingested_at), False
     except (LakeError, PageError) as exc:
         # The page's records are all quarantined together: none of them is half-kept.
-        return [], [_reject(key, f"unreadable page: {exc}", None, "")]
+        return [], [_reject(key, f"unreadable page: {exc}", None, "")], True
 
 
 def body_rows(
@@ -104,14 +118,16 @@ def normalise_window(
     ingested_at: datetime,
     max_bytes: int,
 ) -> NormaliseResult:
-    records, batch, rejects = 0, [], []
+    records, batch, rejects, unreadable, whole_pages = 0, [], [], 0, 0
     schema = source.TABLE.schema
     buf = io.BytesIO()
     with _cyclic_gc_paused(), pq.ParquetWriter(buf, schema, compression="zstd") as writer:
         for page in window.pages:
-            rows, bad = page_rows(
+            rows, bad, whole_page = page_rows(
                 source, lake, page, run_id=window.run_id, ingested_at=ingested_at, max_bytes=max_bytes
             )
+            if whole_page:
+                whole_pages, unreadable = whole_pages + 1, unreadable + page["records"]
             rejects.extend(bad)
             batch.extend(rows)
             if len(batch) >= ROW_GROUP_ROWS:
@@ -121,6 +137,13 @@ def normalise_window(
         writer.write_table(pa.Table.from_pylist(batch, schema=schema))
         records += len(batch)
 
+    landed = sum(p["records"] for p in window.pages)
+    one_by_one = len(rejects) - whole_pages
+    if source.ONE_ROW_PER_RECORD and records + one_by_one + unreadable != landed:
+        raise ReconciliationError(
+            f"{source.NAME} window {window.run_id}: the landed pages held {landed} records, but "
+            f"{records} rows were written, {one_by_one} records quarantined and {unreadable} were in "
+            f"unreadable pages; nothing was published")
     args = (source.NAME, source.ENTITY, window.since, window.run_id)
     out_key, q_key = processed_key(*args), quarantine_key(*args)
     lake.put(out_key, buf.getvalue())
@@ -134,6 +157,8 @@ def normalise_window(
         quarantined=len(rejects),
         processed_key=out_key,
         quarantine_key=q_key if rejects else None,
+        records_landed=landed,
+        records_in_unreadable_pages=unreadable,
     )
 
 

@@ -24,6 +24,7 @@ from tasks.tables import Rejected, excerpt
 NAME = "arxiv"
 ENTITY = "articles"
 TABLE = DOCUMENTS
+ONE_ROW_PER_RECORD = True
 FORMAT = "xml"
 BASE_URL = "https://export.arxiv.org/api/query"
 RATE_PER_S = 1 / 3

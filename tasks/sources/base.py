@@ -6,7 +6,8 @@ A coded source is a module, a declared one a ``DeclaredSource`` built from YAML
     NAME: str                      # "openalex"
     ENTITY: str                    # "works"
     FORMAT: str                    # "json" | "xml": the raw page's file extension in the lake
-    TABLE: Table                   # what its records become (tasks.tables / tasks.documents)
+    TABLE: Table                   # what its records become (tasks.tables)
+    ONE_ROW_PER_RECORD: bool       # each landed record → one row or one quarantine entry (reconciled)
     def iter_pages(client: httpx.Client, settings: Settings, *, query: str,
                    since: date, until: date, resume: dict | None) -> Iterator[Page]
     def parse_page(body: bytes) -> Iterator[dict | Rejected]
@@ -64,6 +65,7 @@ class Source(Protocol):
     ENTITY: str
     FORMAT: str
     TABLE: Table
+    ONE_ROW_PER_RECORD: bool
 
     def iter_pages(
         self, client: httpx.Client, settings: Settings, *, query: str,

@@ -435,6 +435,7 @@ class DeclaredSource:
         self.FORMAT = declaration.format
         self.TABLE: Table = TABLES[declaration.table]
         self._parser = _import_parser(declaration.parser) if declaration.parser else None
+        self.ONE_ROW_PER_RECORD = self._parser is None
 
     def __repr__(self) -> str:
         return f"DeclaredSource({self.NAME!r})"

@@ -24,6 +24,7 @@ from tasks.tables import Rejected, excerpt
 NAME = "openalex"
 ENTITY = "works"
 TABLE = DOCUMENTS
+ONE_ROW_PER_RECORD = True
 FORMAT = "json"
 BASE_URL = "https://api.openalex.org/works"
 RATE_PER_S = 10.0

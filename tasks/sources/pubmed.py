@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 NAME = "pubmed"
 ENTITY = "articles"
 TABLE = DOCUMENTS
+ONE_ROW_PER_RECORD = True
 FORMAT = "xml"
 ID_PREFIX = "pmid"
 """document_id prefix for records without a DOI (DESIGN.md: ``pmid:<id>``)."""
