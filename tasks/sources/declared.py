@@ -121,6 +121,10 @@ class OffsetPaginator(_Strict):
     total_path: str | None = None
     max_offset: int | None = None
     """Some APIs refuse deep offsets (Semantic Scholar: offset + limit ≤ 1000)."""
+    beyond_max_offset: Literal["stop", "error"] = "stop"
+    """When ``total_path`` says the window holds more than ``max_offset`` reaches: ``stop``
+    there, or ``error`` on the first page (nothing landed) naming the total, so a window too
+    wide to page is narrowed instead of silently cut short (openFDA: skip ≤ 25000)."""
 
 
 class PagePaginator(_Strict):
@@ -202,6 +206,15 @@ class Mapping(_Strict):
     authors: AuthorsSpec | None = None
 
 
+class NoData(_Strict):
+    """An error response that means "no records in this window" (openFDA answers an empty
+    search with ``404 {"error": {"code": "NOT_FOUND", "message": "No matches found!"}}``).
+    Both the status and the body text must match; any other error still fails the run."""
+
+    status: int = Field(ge=400, le=499)
+    contains: str = Field(min_length=1)
+
+
 class RateLimits(_Strict):
     per_second: float = Field(gt=0)
     per_day: int | None = Field(None, gt=0)
@@ -234,6 +247,8 @@ class Declaration(_Strict):
     records: str | None = None
     """Path of the record list in a page; without it (a ``parser`` source) the page is one record."""
     rate_limits: RateLimits
+    no_data: NoData | None = None
+    """An error response meaning the window (or the rest of it) has no records."""
     mapping: Mapping | None = None
     """Record → row of the documents table."""
     columns: dict[str, FieldSpec] = {}
@@ -507,8 +522,15 @@ class DeclaredSource:
                 log.warning("%s: paginator repeated %s; stopping", self.NAME, mark)
                 return
             seen.add(mark)
-            fetched = fetch(client, self.NAME, url, page_params, limiter=limiter, settings=settings,
-                            secrets=secrets, headers=headers)
+            try:
+                fetched = fetch(client, self.NAME, url, page_params, limiter=limiter, settings=settings,
+                                secrets=secrets, headers=headers)
+            except SourceError as exc:
+                if d.no_data and exc.status == d.no_data.status and d.no_data.contains in exc.detail:
+                    log.info("%s: HTTP %s %s: no (more) records in the window", self.NAME, exc.status,
+                             d.no_data.contains)
+                    return
+                raise
             try:
                 doc = _load(fetched.body, self.NAME)
                 records = _records(doc, d.records, self.NAME) if d.records else [doc]
@@ -684,6 +706,11 @@ def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.
     if p.type == "offset":
         offset = state["offset"] + len(records)
         total = get_path(doc, p.total_path) if p.total_path else _MISSING
+        if (p.beyond_max_offset == "error" and p.max_offset is not None and isinstance(total, int)
+                and total > p.max_offset):
+            raise SourceError(source, url, None,
+                              f"the window holds {total} records but offset paging reaches only "
+                              f"{p.max_offset}; sync narrower windows (since/until)")
         if isinstance(total, int) and offset >= total:
             return None
         if len(records) < p.limit:

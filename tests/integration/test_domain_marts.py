@@ -27,6 +27,8 @@ from tests.recorded import recorded, serve
 
 CT = "clinicaltrials/ctgov_v2_studies_search_page1.biomcp.json"
 CT_STUDY = "clinicaltrials/ctgov_v2_study_NCT06604689.biomcp.json"
+FDA_EVENT = "openfda_events/event.postannotation.json"
+FDA_LABEL = "openfda_labels/label-jantoven.json"
 
 
 def _json(obj) -> bytes:
@@ -37,10 +39,18 @@ PAGES: dict[str, list[tuple[bytes, dict]]] = {
     # Page 1 as recorded (5 studies, a nextPageToken); page 2 is built: the recorded single
     # study in a list envelope without nextPageToken, which is how the API ends a search.
     "clinicaltrials": [(recorded(CT), {}), (_json({"studies": [orjson.loads(recorded(CT_STUDY))]}), {})],
+    # The FAERS recording is one results[] item without an envelope: its page is built here,
+    # openFDA's {"meta": {"results": {skip, limit, total}}, "results": [...]}; total 1 ends the walk.
+    "openfda_events": [(_json({"meta": {"results": {"skip": 0, "limit": 1000, "total": 1}},
+                               "results": [orjson.loads(recorded(FDA_EVENT))]}), {})],
+    # A real one-page label response (meta.results.total 1): the last page as recorded.
+    "openfda_labels": [(recorded(FDA_LABEL), {})],
 }
 EXPECTED: dict[str, set[str]] = {
     "clinical_trials": {f"clinicaltrials:{i}" for i in (
         "NCT02710084", "NCT05105685", "NCT01525901", "NCT03493607", "NCT07119606", "NCT06604689")},
+    "drug_adverse_events": {"openfda_events:4562564-7"},
+    "drug_labels": {"openfda_labels:396ff415-9bf2-8f45-e063-6394a90af63e"},
 }
 WINDOW = (date(2024, 1, 1), date(2024, 2, 1))
 
@@ -111,3 +121,26 @@ def test_a_second_build_of_the_same_lake_changes_no_mart(warehouse):
     before = {m: rows(settings, f"select count(*), count(distinct record_hash) from {m}") for m in EXPECTED}
     assert run_dbt(settings, ["build", "--exclude", "tag:elt"]).success
     assert {m: rows(settings, f"select count(*), count(distinct record_hash) from {m}") for m in EXPECTED} == before
+
+
+def test_drug_adverse_events_fields_match_the_recording(warehouse):
+    settings, _ = warehouse
+    [event] = rows(settings, "select source_id, received_date, serious, country, patient_sex, drugs, reactions, "
+                             "updated_at from drug_adverse_events where event_id = 'openfda_events:4562564-7'")
+    source_id, received, serious, country, sex, drugs, reactions, updated = event
+    assert (source_id, received, serious, country, sex) == ("4562564-7", date(2005, 1, 27), True, None, "female")
+    assert len(drugs) == 23 and drugs[:3] == ["VIOXX", "VIOXX", "OS-CAL + D"] and drugs[-1] == "PERCOCET"
+    assert len(reactions) == 86 and reactions[0] == "ACTIVATED PARTIAL THROMBOPLASTIN TIME PROLONGED"
+    assert updated == datetime(2005, 7, 27, tzinfo=timezone.utc)
+
+
+def test_drug_labels_fields_match_the_recording(warehouse):
+    settings, _ = warehouse
+    [label] = rows(settings, "select source_id, set_id, version, brand_names, generic_names, manufacturer, "
+                             "effective_date, left(indications, 40), left(warnings, 40) from drug_labels")
+    # The recording's label was trimmed of version and effective_time by its author (SOURCES.md).
+    assert label == (
+        "396ff415-9bf2-8f45-e063-6394a90af63e", "19a69a72-ac5d-45d5-a94d-a5aaecbe4730", None, ["Jantoven"],
+        ["WARFARIN SODIUM"], "Upsher-Smith Laboratories, LLC", None,
+        "1 INDICATIONS AND USAGE JANTOVEN ® is in", "WARNING: BLEEDING RISK Warfarin Sodium c",
+    )
