@@ -29,6 +29,11 @@ CT = "clinicaltrials/ctgov_v2_studies_search_page1.biomcp.json"
 CT_STUDY = "clinicaltrials/ctgov_v2_study_NCT06604689.biomcp.json"
 FDA_EVENT = "openfda_events/event.postannotation.json"
 FDA_LABEL = "openfda_labels/label-jantoven.json"
+UNIPROT = "uniprot/uniprot_uniprotkb_search.biomcp.json"
+UNIPROT_ENTRY = "uniprot/uniprot_uniprotkb_entry_P15056.biomcp.json"
+UNIPROT_NEXT = "https://rest.uniprot.org/uniprotkb/search?format=json&size=500&cursor=1mkyc2z1xq"
+CHEMBL = "chembl/chembl_mechanism.biomcp.json"
+CHEMBL_NEXT = "/chembl/api/data/mechanism.json?limit=1000&offset=1000&order_by=mec_id"
 
 
 def _json(obj) -> bytes:
@@ -45,12 +50,24 @@ PAGES: dict[str, list[tuple[bytes, dict]]] = {
                                "results": [orjson.loads(recorded(FDA_EVENT))]}), {})],
     # A real one-page label response (meta.results.total 1): the last page as recorded.
     "openfda_labels": [(recorded(FDA_LABEL), {})],
+    # The UniProt recording is a body file (its Link header was not kept): page 1 is served with a
+    # built Link rel="next"; page 2 is built: the recorded entry (the same P15056) in a results
+    # envelope without a Link header, the API's last page. The mart keeps one copy of P15056.
+    "uniprot": [(recorded(UNIPROT), {"Content-Type": "application/json", "Link": f'<{UNIPROT_NEXT}>; rel="next"'}),
+                (_json({"results": [orjson.loads(recorded(UNIPROT_ENTRY))]}), {})],
+    # Page 1 is built: the recorded envelope with the relative page_meta.next the API writes; page 2
+    # is the recording as is (page_meta.next null, the last page). The mart keeps one copy of mec 2300.
+    "chembl": [(_json({**orjson.loads(recorded(CHEMBL)), "page_meta": {
+                    **orjson.loads(recorded(CHEMBL))["page_meta"], "next": CHEMBL_NEXT}}), {}),
+               (recorded(CHEMBL), {})],
 }
 EXPECTED: dict[str, set[str]] = {
     "clinical_trials": {f"clinicaltrials:{i}" for i in (
         "NCT02710084", "NCT05105685", "NCT01525901", "NCT03493607", "NCT07119606", "NCT06604689")},
     "drug_adverse_events": {"openfda_events:4562564-7"},
     "drug_labels": {"openfda_labels:396ff415-9bf2-8f45-e063-6394a90af63e"},
+    "proteins": {"uniprot:P15056"},
+    "drug_mechanisms": {"chembl:2300"},
 }
 WINDOW = (date(2024, 1, 1), date(2024, 2, 1))
 
@@ -144,3 +161,21 @@ def test_drug_labels_fields_match_the_recording(warehouse):
         ["WARFARIN SODIUM"], "Upsher-Smith Laboratories, LLC", None,
         "1 INDICATIONS AND USAGE JANTOVEN ® is in", "WARNING: BLEEDING RISK Warfarin Sodium c",
     )
+
+
+def test_proteins_fields_match_the_recording(warehouse):
+    settings, _ = warehouse
+    protein = rows(settings, "select source, source_id, name, genes, organism, taxon_id, length, reviewed, "
+                             "updated_at from proteins where protein_id = 'uniprot:P15056'")
+    # updated_at: the recording's authors removed entryAudit, so there is no date to carry.
+    assert protein == [("uniprot", "P15056", "Serine/threonine-protein kinase B-raf", ["BRAF"], "Homo sapiens",
+                        9606, 766, True, None)]
+
+
+def test_drug_mechanisms_fields_match_the_recording(warehouse):
+    settings, runs = warehouse
+    mechanism = rows(settings, "select source, source_id, molecule_id, target_id, action_type, mechanism, "
+                               "updated_at from drug_mechanisms where mechanism_id = 'chembl:2300'")
+    assert mechanism == [("chembl", "2300", "CHEMBL3137343", "CHEMBL3307223", "INHIBITOR",
+                          "Programmed cell death protein 1 inhibitor", None)]
+    assert runs["chembl"]["records"] == 2  # the same mechanism on both pages, one mart row
