@@ -1,7 +1,7 @@
 """Normalise + Parquet throughput vs a floor measured in the same run.
 
 Data: SYNTHETIC OpenAlex-shaped list pages (100 works each) generated from the
-shape of the real recorded work in tests/fixtures/openalex (ids, titles, DOIs,
+shape of the real recorded work in tasks/sources/recordings/openalex (ids, titles, DOIs,
 authors, abstracts varied per record).
 
   pipeline: tasks.normalise.normalise_window on pages landed in a local lake
@@ -38,7 +38,7 @@ from tasks.normalise import normalise_window
 from tasks.sources import openalex
 from tasks.watermark import Checkpoint
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openalex" / "W2741809807.json"
+FIXTURE = Path(__file__).resolve().parent.parent / "tasks" / "sources" / "recordings" / "openalex" / "W2741809807.json"
 PER_PAGE = 100
 WORDS = ("protein folding transformer neural network genome expression cell signal "
          "model data analysis clinical trial outcome quantum lattice spin").split()
