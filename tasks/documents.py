@@ -9,10 +9,7 @@ import re
 from tasks.tables import DOCUMENTS
 
 DOCUMENT_SCHEMA = DOCUMENTS.schema
-CONTENT_FIELDS = list(DOCUMENTS.content)
 CONTENT_NAMES = DOCUMENTS.content_names
-CONTENT_KEYS = frozenset(CONTENT_NAMES)
-record_hash = DOCUMENTS.record_hash
 check_types = DOCUMENTS.check_types
 finalise = DOCUMENTS.finalise
 

@@ -569,9 +569,10 @@ class DeclaredSource:
 
     def _keyed(self, row: dict | Rejected) -> dict | Rejected:
         """A table row with ``source`` and the key (``<source>:<source_id>``) filled in."""
-        if isinstance(row, Rejected) or row.get("source_id") in (None, ""):
-            return row if isinstance(row, Rejected) else Rejected(
-                reason="missing source_id", excerpt=excerpt(row))
+        if isinstance(row, Rejected):
+            return row
+        if row.get("source_id") in (None, ""):
+            return Rejected(reason="missing source_id", excerpt=excerpt(row))
         row["source_id"] = sid = str(row["source_id"])
         row["source"] = self.NAME
         row[self.TABLE.key] = f"{self.NAME}:{sid}"
