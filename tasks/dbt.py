@@ -68,17 +68,27 @@ def _empty_relation(table: Table) -> str:
     return f"(select {columns} limit 0)"
 
 
+def staging_models() -> dict[str, list[str]]:
+    """Table → the staging models of its sources (``stg_<source>__<table>``), which the
+    marts union (macro ``union_staging``): a new source joins its mart by its registry entry."""
+    models: dict[str, list[str]] = {}
+    for e in REGISTRY:
+        models.setdefault(e.source.TABLE.name, []).append(f"stg_{e.name}__{e.source.TABLE.name}")
+    return models
+
+
 def with_source_vars(args: list[str], **extra) -> list[str]:
     """``args`` with ``--vars`` carrying ``sources`` (the registry's names, for the models'
-    accepted_values tests) and ``extra``, merged into any ``--vars`` the caller passed:
-    dbt keeps no list of sources of its own."""
+    accepted_values tests), ``staging_models`` and ``extra``, merged into any ``--vars`` the
+    caller passed: dbt keeps no list of sources of its own."""
     args = list(args)
     values: dict = {}
     if "--vars" in args:
         i = args.index("--vars")
         values = json.loads(args[i + 1])
         del args[i:i + 2]
-    return [*args, "--vars", json.dumps({**values, **extra, "sources": list(SOURCE_NAMES)})]
+    return [*args, "--vars", json.dumps({**values, **extra, "sources": list(SOURCE_NAMES),
+                                         "staging_models": staging_models()})]
 
 
 @contextmanager

@@ -10,9 +10,10 @@ from pathlib import Path
 import yaml
 
 from flows.literature_sync import SourceName
-from tasks.dbt import with_source_vars
+from tasks.dbt import staging_models, with_source_vars
 from tasks.sources import REGISTRY, SOURCE_NAMES, SOURCES
 from tasks.sources.declared import DeclaredSource
+from tasks.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,16 +38,20 @@ def test_every_source_has_its_daily_deployment_and_no_deployment_names_another()
         assert [s["cron"] for s in d["schedules"]] == [e.schedule]
 
 
-def test_every_literature_source_has_a_staging_model_in_the_merged_documents():
-    merged = (ROOT / "dbt/models/intermediate/int_documents__merged.sql").read_text()
-    models = yaml.safe_load((ROOT / "dbt/models/staging/_stg__models.yml").read_text())["models"]
-    described = {m["name"] for m in models}
+def test_every_source_has_a_described_staging_model_and_its_mart_unions_them_all():
+    described = {m["name"] for path in (ROOT / "dbt/models/staging").rglob("*.yml")
+                 for m in yaml.safe_load(path.read_text()).get("models", [])}
+    for table, models in staging_models().items():
+        mart = TABLES[table].mart
+        marts = list((ROOT / "dbt/models").rglob(f"{'int_documents__merged' if table == 'documents' else mart}.sql"))
+        assert len(marts) == 1 and f"union_staging('{table}'" in marts[0].read_text(), table
+        for model in models:
+            source = model.removeprefix("stg_").split("__")[0]
+            assert (ROOT / f"dbt/models/staging/{source}/{model}.sql").is_file() and model in described, model
     for e in REGISTRY:
-        if e.domain == "literature":
-            model = f"stg_{e.name}__documents"
-            assert (ROOT / f"dbt/models/staging/{e.name}/{model}.sql").read_text().strip() == \
+        if e.source.TABLE.name == "documents":
+            assert (ROOT / f"dbt/models/staging/{e.name}/stg_{e.name}__documents.sql").read_text().strip() == \
                 f"{{{{ staged_documents('{e.name}') }}}}"
-            assert f"ref('{model}')" in merged and model in described
 
 
 def test_dbt_names_no_source_itself():
@@ -55,4 +60,5 @@ def test_dbt_names_no_source_itself():
         assert "values: [openalex" not in text and '"openalex", "arxiv"' not in text, path
     args = with_source_vars(["build", "--vars", json.dumps({"elt_build_schema": "x"})])
     assert args[:1] == ["build"] and args.count("--vars") == 1
-    assert json.loads(args[-1]) == {"elt_build_schema": "x", "sources": list(SOURCE_NAMES)}
+    assert json.loads(args[-1]) == {"elt_build_schema": "x", "sources": list(SOURCE_NAMES),
+                                    "staging_models": staging_models()}

@@ -1,19 +1,7 @@
 -- All sources together; cross-source duplicates (same document_id, e.g. one DOI
 -- found in OpenAlex and PubMed) collapse onto the newest version.
 with unioned as (
-    select {{ document_columns() }} from {{ ref('stg_openalex__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_arxiv__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_pubmed__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_crossref__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_europepmc__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_semanticscholar__documents') }}
-    union all
-    select {{ document_columns() }} from {{ ref('stg_datacite__documents') }}
+    {{ union_staging('documents', document_columns()) }}
 ),
 
 ranked as (

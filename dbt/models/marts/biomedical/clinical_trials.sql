@@ -1,6 +1,6 @@
 -- The harmonised clinical-trials mart: one row per trial across trial registries.
 with unioned as (
-    select * from {{ ref('stg_clinicaltrials__studies') }}
+    {{ union_staging('clinical_trials') }}
 )
 
 select * from unioned

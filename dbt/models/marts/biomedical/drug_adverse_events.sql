@@ -1,6 +1,6 @@
 -- The harmonised drug adverse-event mart: one row per safety report across adverse-event sources.
 with unioned as (
-    select * from {{ ref('stg_openfda_events__events') }}
+    {{ union_staging('drug_adverse_events') }}
 )
 
 select * from unioned

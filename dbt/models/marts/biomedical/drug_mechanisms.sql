@@ -1,6 +1,6 @@
 -- The harmonised drug-mechanisms mart: one row per mechanism of action across sources.
 with unioned as (
-    select * from {{ ref('stg_chembl__mechanisms') }}
+    {{ union_staging('drug_mechanisms') }}
 )
 
 select * from unioned

@@ -1,6 +1,6 @@
 -- The harmonised proteins mart: one row per protein entry across protein databases.
 with unioned as (
-    select * from {{ ref('stg_uniprot__proteins') }}
+    {{ union_staging('proteins') }}
 )
 
 select * from unioned
