@@ -8,8 +8,9 @@ contract as a coded module (``NAME``, ``ENTITY``, ``FORMAT``, ``TABLE``,
 ``iter_pages``, ``parse_page``; see base.py), so landing, normalise, watermarks and
 resume work unchanged. Where a mapping cannot say it (one record holding several
 observations, a JSON-stat or SDMX cube), ``parser`` names a Python function that
-turns a record into rows: fetching and paging stay declared. Only JSON responses are
-declarable for now; XML sources (PubMed, arXiv) stay coded.
+turns a record into rows: fetching and paging stay declared. Responses are JSON or XML
+(``format: xml``, parsed with defusedxml and read through the same paths, see
+``xml_document``).
 
 Why not dlt's REST client paginators (``dlt.sources.helpers.rest_client``): they are
 written against ``requests.Request``/``requests.Response`` (``update_state(response,
@@ -24,7 +25,8 @@ dependency tree for about a hundred lines of logic. The paginators below are
 small, stateless functions of (response, page) → next request or stop.
 
 Paths are dotted keys into the JSON (``message.items``); an integer segment indexes
-a list (``title.0``) and ``*`` maps over a list (``authors.*.name``). A field may list
+a list (``title.0``) and ``*`` maps over a list (``authors.*.name``; a single value counts
+as a list of one, which is how XML writes a repeated element that occurs once). A field may list
 several paths: the first that yields a value wins. A path starting with ``$.`` is read
 from the page instead of the record (World Bank's ``[metadata, records]`` pages).
 """
@@ -39,6 +41,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from xml.etree.ElementTree import Element
 
 import httpx
 import orjson
@@ -48,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tasks.documents import document_id, normalise_doi
 from tasks.settings import Settings
 from tasks.sources.base import Page, PageError, SourceError
-from tasks.sources.http import SECRET_PARAMS, RateLimiter, fetch, last_day, shared_limiter
+from tasks.sources.http import SECRET_PARAMS, RateLimiter, fetch, last_day, parse_xml, shared_limiter
 from tasks.tables import DOCUMENTS, TABLES, Rejected, Table, excerpt
 
 log = logging.getLogger(__name__)
@@ -163,6 +166,10 @@ class FieldSpec(_Strict):
     """Code → value (openFDA ``serious``: ``{"1": true, "2": false}``); other codes are refused."""
     null_values: list[str] = []
     """Values meaning "no value" (FRED writes ``"."`` for a missing observation)."""
+    pattern: str | None = None
+    """Regular expression read from the value (its first group, else the whole match), for
+    ids in another convention (arXiv's ``http://arxiv.org/abs/<id>v<n>`` → ``<id>``); a value
+    it does not match counts as absent."""
     template: str | None = None
     """``str.format`` template for the value: ``https://europepmc.org/article/MED/{}``."""
 
@@ -229,7 +236,7 @@ class Declaration(_Strict):
     """Where the API is documented."""
     schedule: str
     """Default cron of the daily deployment."""
-    format: Literal["json"] = "json"
+    format: Literal["json", "xml"] = "json"
     table: str = "documents"
     """The table (tasks.tables) its records become."""
     base_url: str
@@ -316,7 +323,8 @@ def get_path(doc: Any, path: str) -> Any:
 def _walk(value: Any, parts: list[str]) -> Any:
     for i, part in enumerate(parts):
         if part == "*":
-            if not isinstance(value, list):
+            value = _as_list(value)
+            if value is _MISSING:
                 return _MISSING
             found = [_walk(v, parts[i + 1:]) for v in value]
             return [v for v in found if v is not _MISSING and v is not None]
@@ -330,6 +338,12 @@ def _walk(value: Any, parts: list[str]) -> Any:
         if value is _MISSING:
             return _MISSING
     return value
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, list) or value is _MISSING:
+        return value
+    return _MISSING if value is None else [value]
 
 
 _TAG = re.compile(r"<[^>]+>")
@@ -396,6 +410,11 @@ def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
     for value in candidates:
         if value is _MISSING or value in (None, "", []) or value in spec.null_values:
             continue
+        if spec.pattern is not None:
+            found = re.search(spec.pattern, str(value))
+            if found is None:
+                continue
+            value = found.group(1) if found.groups() else found.group(0)
         if spec.values is not None:
             key = str(value)
             if key not in spec.values:
@@ -413,11 +432,9 @@ def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
 def _authors(record: dict, spec: AuthorsSpec | None) -> list[dict]:
     if spec is None:
         return []
-    people = get_path(record, spec.path)
-    if people is _MISSING or people is None:
+    people = _as_list(get_path(record, spec.path))
+    if people is _MISSING:
         return []
-    if not isinstance(people, list):
-        raise TypeError(f"{spec.path!r} is not a list")
     authors = []
     for person in people:
         parts = [get_path(person, p) for p in spec.name]
@@ -532,8 +549,8 @@ class DeclaredSource:
                     return
                 raise
             try:
-                doc = _load(fetched.body, self.NAME)
-                records = _records(doc, d.records, self.NAME) if d.records else [doc]
+                doc = _load(fetched.body, self.NAME, d.format)
+                records = _records(doc, d.records, self.NAME, d.format) if d.records else [doc]
             except PageError as exc:
                 raise SourceError(self.NAME, fetched.url, fetched.status_code, str(exc)) from exc
             if not records:
@@ -548,8 +565,8 @@ class DeclaredSource:
     def parse_page(self, body: bytes) -> Iterator[dict | Rejected]:
         """Normalised rows (or ``Rejected``) of the records of a landed page."""
         d = self.declaration
-        page = _load(body, self.NAME)
-        records = _records(page, d.records, self.NAME) if d.records else [page]
+        page = _load(body, self.NAME, d.format)
+        records = _records(page, d.records, self.NAME, d.format) if d.records else [page]
         for record in records:
             if not isinstance(record, dict):
                 yield Rejected(reason="record is not a JSON object", excerpt=excerpt(record))
@@ -639,18 +656,51 @@ def _import_parser(ref: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _load(body: bytes, source: str) -> Any:
+def _load(body: bytes, source: str, fmt: str = "json") -> Any:
+    if fmt == "xml":
+        return xml_document(parse_xml(body, source))
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PageError(f"{source}: page is not valid JSON ({exc})") from exc
 
 
-def _records(doc: Any, path: str, source: str) -> list:
+def _records(doc: Any, path: str, source: str, fmt: str = "json") -> list:
     records = get_path(doc, path)
+    if fmt == "xml":
+        # XML has no list syntax: an element that occurs once is one value, none is no element.
+        records = [] if records is _MISSING else _as_list(records)
     if not isinstance(records, list):
         raise PageError(f"{source}: page has no record list at {path!r}")
     return records
+
+
+def xml_document(root: Element) -> dict:
+    """An XML tree as the nested dicts paths read: ``{root: …}``, each element by its local
+    name (namespaces dropped: ``opensearch:totalResults`` → ``totalResults``), attributes as
+    ``@name``, text as ``#text`` beside attributes or children, else the element is its text;
+    an element repeated under one parent becomes a list."""
+    def convert(element: Element) -> Any:
+        node: dict[str, Any] = {f"@{_local(k)}": v for k, v in element.attrib.items()}
+        for child in element:
+            name, value = _local(child.tag), convert(child)
+            if name not in node:
+                node[name] = value
+            elif isinstance(node[name], list):
+                node[name].append(value)
+            else:
+                node[name] = [node[name], value]
+        text = (element.text or "").strip()
+        if not node:
+            return text or None
+        if text:
+            node["#text"] = text
+        return node
+    return {_local(root.tag): convert(root)}
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 # --- paginators: state (the JSON resume token) → request, and page → next state -----------
@@ -684,6 +734,15 @@ def _next_request(d: Declaration, params: dict, state: dict) -> tuple[str, dict 
     return d.url, params
 
 
+def _count(value: Any) -> int | None:
+    """A total or page count, also when written as a string ("1000" in XML, some JSON APIs)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
 def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.Headers,
            source: str, url: str) -> dict | None:
     """The state of the page after this one, or None when this is the last page."""
@@ -706,13 +765,13 @@ def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.
         return {"url": nxt}
     if p.type == "offset":
         offset = state["offset"] + len(records)
-        total = get_path(doc, p.total_path) if p.total_path else _MISSING
-        if (p.beyond_max_offset == "error" and p.max_offset is not None and isinstance(total, int)
+        total = _count(get_path(doc, p.total_path)) if p.total_path else None
+        if (p.beyond_max_offset == "error" and p.max_offset is not None and total is not None
                 and total > p.max_offset):
             raise SourceError(source, url, None,
                               f"the window holds {total} records but offset paging reaches only "
                               f"{p.max_offset}; sync narrower windows (since/until)")
-        if isinstance(total, int) and offset >= total:
+        if total is not None and offset >= total:
             return None
         if len(records) < p.limit:
             return None
@@ -720,8 +779,8 @@ def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.
             return None
         return {"offset": offset}
     if p.type == "page":
-        pages = get_path(doc, p.pages_path) if p.pages_path else _MISSING
-        if isinstance(pages, int) and state["page"] - p.base + 1 >= pages:
+        pages = _count(get_path(doc, p.pages_path)) if p.pages_path else None
+        if pages is not None and state["page"] - p.base + 1 >= pages:
             return None
         return {"page": state["page"] + 1}
     return None
