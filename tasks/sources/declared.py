@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
 import httpx
@@ -121,6 +122,9 @@ class OffsetPaginator(_Strict):
     offset_param: str = "offset"
     limit_param: str = "limit"
     limit: int = Field(100, ge=1)
+    base: int = Field(0, ge=0)
+    """The first record's offset: 0, or 1 where offsets count from one (NOAA CDO ``offset=1``).
+    ``total_path`` and ``max_offset`` count records, whatever the base."""
     total_path: str | None = None
     max_offset: int | None = None
     """Some APIs refuse deep offsets (Semantic Scholar: offset + limit ≤ 1000)."""
@@ -241,6 +245,8 @@ class Declaration(_Strict):
     """The table (tasks.tables) its records become."""
     base_url: str
     endpoint: str = ""
+    """Path after ``base_url``; ``{query}`` in it is the sync's query as one path segment
+    (NWS ``/stations/{query}/observations``), which needs ``query_required``."""
     params: dict[str, str | int | float | bool] = {}
     query_param: str | None = None
     """Where the sync's free-text ``query`` goes; empty queries send nothing."""
@@ -253,6 +259,9 @@ class Declaration(_Strict):
     paginator: Paginator
     records: str | None = None
     """Path of the record list in a page; without it (a ``parser`` source) the page is one record."""
+    records_optional: bool = False
+    """A page without the record list has no records (NOAA CDO answers a window without data
+    ``{}``); otherwise such a page fails the run."""
     rate_limits: RateLimits
     no_data: NoData | None = None
     """An error response meaning the window (or the rest of it) has no records."""
@@ -268,8 +277,14 @@ class Declaration(_Strict):
     def url(self) -> str:
         return self.base_url.rstrip("/") + self.endpoint
 
+    def url_for(self, query: str) -> str:
+        """The endpoint's URL for ``query``: quoted whole, it can name no other path."""
+        return self.url.replace("{query}", quote(query, safe=""))
+
     @model_validator(mode="after")
     def _mapping_fits_table(self):
+        if "{query}" in self.endpoint and not self.query_required:
+            raise ValueError("an endpoint with {query} needs query_required: true")
         table = TABLES.get(self.table)
         if table is None:
             raise ValueError(f"unknown table {self.table!r}; tables: {sorted(TABLES)}")
@@ -532,8 +547,9 @@ class DeclaredSource:
         limiter = limiter or shared_limiter(self.NAME, d.rate_limits.per_second)
         state = dict(resume) if resume else _first_state(d.paginator)
         seen: set[str] = set()
+        endpoint = d.url_for(query)
         while state is not None:
-            url, page_params = _next_request(d, params, state)
+            url, page_params = _next_request(d, endpoint, params, state)
             mark = orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode()
             if mark in seen:
                 log.warning("%s: paginator repeated %s; stopping", self.NAME, mark)
@@ -550,7 +566,7 @@ class DeclaredSource:
                 raise
             try:
                 doc = _load(fetched.body, self.NAME, d.format)
-                records = _records(doc, d.records, self.NAME, d.format) if d.records else [doc]
+                records = _records(doc, d, self.NAME) if d.records else [doc]
             except PageError as exc:
                 raise SourceError(self.NAME, fetched.url, fetched.status_code, str(exc)) from exc
             if not records:
@@ -566,7 +582,7 @@ class DeclaredSource:
         """Normalised rows (or ``Rejected``) of the records of a landed page."""
         d = self.declaration
         page = _load(body, self.NAME, d.format)
-        records = _records(page, d.records, self.NAME, d.format) if d.records else [page]
+        records = _records(page, d, self.NAME) if d.records else [page]
         for record in records:
             if not isinstance(record, dict):
                 yield Rejected(reason="record is not a JSON object", excerpt=excerpt(record))
@@ -665,13 +681,15 @@ def _load(body: bytes, source: str, fmt: str = "json") -> Any:
         raise PageError(f"{source}: page is not valid JSON ({exc})") from exc
 
 
-def _records(doc: Any, path: str, source: str, fmt: str = "json") -> list:
-    records = get_path(doc, path)
-    if fmt == "xml":
+def _records(doc: Any, d: Declaration, source: str) -> list:
+    records = get_path(doc, d.records)
+    if d.format == "xml":
         # XML has no list syntax: an element that occurs once is one value, none is no element.
         records = [] if records is _MISSING else _as_list(records)
+    if records is _MISSING and d.records_optional:
+        return []
     if not isinstance(records, list):
-        raise PageError(f"{source}: page has no record list at {path!r}")
+        raise PageError(f"{source}: page has no record list at {d.records!r}")
     return records
 
 
@@ -710,14 +728,14 @@ def _first_state(p) -> dict:
     if p.type == "cursor":
         return {"cursor": p.initial} if p.initial is not None else {}
     if p.type == "offset":
-        return {"offset": 0}
+        return {"offset": p.base}
     if p.type == "page":
         return {"page": p.base}
     return {}
 
 
-def _next_request(d: Declaration, params: dict, state: dict) -> tuple[str, dict | None]:
-    """URL and parameters of the page ``state`` points at."""
+def _next_request(d: Declaration, endpoint: str, params: dict, state: dict) -> tuple[str, dict | None]:
+    """URL and parameters of the page ``state`` points at (``endpoint`` unless the server gave one)."""
     p = d.paginator
     if "url" in state:  # next_url / link_header: the server built the URL; only a query key is added
         return state["url"], {k: v for k, v in params.items() if d.auth and k == d.auth.name} or None
@@ -731,7 +749,7 @@ def _next_request(d: Declaration, params: dict, state: dict) -> tuple[str, dict 
         params[p.param] = state["page"]
         if p.size_param and p.size:
             params[p.size_param] = p.size
-    return d.url, params
+    return endpoint, params
 
 
 def _count(value: Any) -> int | None:
@@ -765,17 +783,18 @@ def _after(d: Declaration, state: dict, doc: Any, records: list, headers: httpx.
         return {"url": nxt}
     if p.type == "offset":
         offset = state["offset"] + len(records)
+        done = offset - p.base  # records before the next page
         total = _count(get_path(doc, p.total_path)) if p.total_path else None
         if (p.beyond_max_offset == "error" and p.max_offset is not None and total is not None
                 and total > p.max_offset):
             raise SourceError(source, url, None,
                               f"the window holds {total} records but offset paging reaches only "
                               f"{p.max_offset}; sync narrower windows (since/until)")
-        if total is not None and offset >= total:
+        if total is not None and done >= total:
             return None
         if len(records) < p.limit:
             return None
-        if p.max_offset is not None and offset + p.limit > p.max_offset:
+        if p.max_offset is not None and done + p.limit > p.max_offset:
             return None
         return {"offset": offset}
     if p.type == "page":

@@ -23,7 +23,7 @@ from tasks.settings import load_settings
 from tasks.sources import SOURCES
 from tasks.sources.http import make_client
 from tasks.watermark import StateStore, commit_window, plan_window
-from tests.recorded import recorded, serve
+from tests.recorded import cassette, recorded, serve
 
 CT = "clinicaltrials/ctgov_v2_studies_search_page1.biomcp.json"
 CT_STUDY = "clinicaltrials/ctgov_v2_study_NCT06604689.biomcp.json"
@@ -34,6 +34,11 @@ UNIPROT_ENTRY = "uniprot/uniprot_uniprotkb_entry_P15056.biomcp.json"
 UNIPROT_NEXT = "https://rest.uniprot.org/uniprotkb/search?format=json&size=500&cursor=1mkyc2z1xq"
 CHEMBL = "chembl/chembl_mechanism.biomcp.json"
 CHEMBL_NEXT = "/chembl/api/data/mechanism.json?limit=1000&offset=1000&order_by=mec_id"
+(_, NOAA_NORMALS), (_, NOAA_PRCP) = cassette("noaa/ncdc.yml")
+NOAA_STATIONS = cassette("noaa/ncdc_stations.yml")[2][1]
+NWS = "nws/nws_station_observations.pynws.json"
+QUERIES = {"noaa": "GHCND:USC00200230", "nws": "KFLL"}
+"""The sync's query of the sources that need one (a station)."""
 
 
 def _json(obj) -> bytes:
@@ -60,7 +65,16 @@ PAGES: dict[str, list[tuple[bytes, dict]]] = {
     "chembl": [(_json({**orjson.loads(recorded(CHEMBL)), "page_meta": {
                     **orjson.loads(recorded(CHEMBL))["page_meta"], "next": CHEMBL_NEXT}}), {}),
                (recorded(CHEMBL), {})],
+    # The recorded GHCND page (offset 1, count 28 < limit 1000) is the window's only page.
+    "noaa": [(NOAA_PRCP, {})],
+    # The recorded list of 14 GHCND stations (count 14): the last page as recorded.
+    "noaa_stations": [(NOAA_STATIONS, {})],
+    # The recording has no pagination.next: the last page as recorded. Its first observation has
+    # every element null and is quarantined with that reason.
+    "nws": [(recorded(NWS), {})],
 }
+QUARANTINED = {"nws": 1}
+"""Records the recordings hold that are quarantined by design, with their reason."""
 EXPECTED: dict[str, set[str]] = {
     "clinical_trials": {f"clinicaltrials:{i}" for i in (
         "NCT02710084", "NCT05105685", "NCT01525901", "NCT03493607", "NCT07119606", "NCT06604689")},
@@ -68,6 +82,12 @@ EXPECTED: dict[str, set[str]] = {
     "drug_labels": {"openfda_labels:396ff415-9bf2-8f45-e063-6394a90af63e"},
     "proteins": {"uniprot:P15056"},
     "drug_mechanisms": {"chembl:2300"},
+    "weather_observations": {
+        *(f"noaa:GHCND:USC00200230:2013-09-{day:02d}T00:00:00:PRCP" for day in range(3, 31)),
+        *(f"nws:KFLL:2019-06-27T10:53:00+00:00:{e}" for e in (
+            "temperature", "dewpoint", "windDirection", "windSpeed", "windGust", "barometricPressure",
+            "seaLevelPressure", "visibility", "relativeHumidity", "heatIndex"))},
+    "weather_stations": {f"noaa_stations:{s['id']}" for s in orjson.loads(NOAA_STATIONS)["results"]},
 }
 WINDOW = (date(2024, 1, 1), date(2024, 2, 1))
 
@@ -79,7 +99,8 @@ def sync(settings, name: str) -> dict:
     source = SOURCES[name]
     lake = lake_from_settings(settings)
     store = StateStore(lake)
-    state = store.load(name, "")
+    query = QUERIES.get(name, "")
+    state = store.load(name, query)
     window = plan_window(state, *WINDOW, today=WINDOW[1])
     with make_client(settings, transport=serve(lambda request: (200, *next(pages)), seen)) as client:
         window = land_window(source, client, settings, store, state, window)
@@ -95,6 +116,7 @@ def sync(settings, name: str) -> dict:
 def warehouse(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KI_DATA_DIR", str(tmp_path_factory.mktemp("domains")))
+        mp.setenv("NOAA_CDO_TOKEN", "recorded-token")
         settings = load_settings()
         runs = {name: sync(settings, name) for name in PAGES}
         assert run_dbt(settings, ["build", "--exclude", "tag:elt"]).success
@@ -111,7 +133,7 @@ def test_every_recorded_page_is_requested_landed_and_reconciled(warehouse, name)
     _, runs = warehouse
     run = runs[name]
     assert run["requests"] == run["pages"] == len(PAGES[name])
-    assert run["records"] > 0 and run["quarantined"] == 0
+    assert run["records"] > 0 and run["quarantined"] == QUARANTINED.get(name, 0)
 
 
 @pytest.mark.parametrize("mart", sorted(EXPECTED))
@@ -179,3 +201,27 @@ def test_drug_mechanisms_fields_match_the_recording(warehouse):
     assert mechanism == [("chembl", "2300", "CHEMBL3137343", "CHEMBL3307223", "INHIBITOR",
                           "Programmed cell death protein 1 inhibitor", None)]
     assert runs["chembl"]["records"] == 2  # the same mechanism on both pages, one mart row
+
+
+def test_weather_observations_fields_match_the_recordings(warehouse):
+    settings, runs = warehouse
+    noaa = rows(settings, "select source, station, observed_at, element, value, unit, updated_at "
+                          "from weather_observations where source = 'noaa' order by observed_at")
+    assert len(noaa) == 28 and noaa[0] == ("noaa", "GHCND:USC00200230", datetime(2013, 9, 3, tzinfo=timezone.utc),
+                                           "PRCP", 0.0, None, None)
+    assert [(r[2].day, r[4]) for r in noaa if r[4]] == [
+        (7, 8.0), (9, 74.0), (12, 36.0), (15, 8.0), (16, 13.0), (20, 48.0), (21, 99.0), (29, 41.0), (30, 5.0)]
+    nws = dict(rows(settings, "select element, (station, observed_at, value, unit) from weather_observations "
+                              "where source = 'nws'"))
+    assert nws["temperature"] == ("KFLL", datetime(2019, 6, 27, 10, 53, tzinfo=timezone.utc), 10.0, "degC")
+    assert nws["barometricPressure"][2:] == (100000.0, "Pa") and "elevation" not in nws
+    assert runs["nws"]["records"] == 10  # 10 measured elements of the one observation that has any
+
+
+def test_weather_stations_fields_match_the_recording(warehouse):
+    settings, _ = warehouse
+    station = rows(settings, "select source, source_id, name, latitude, longitude, elevation_m, first_date, "
+                             "last_date, updated_at from weather_stations "
+                             "where station_id = 'noaa_stations:GHCND:USC00084289'")
+    assert station == [("noaa_stations", "GHCND:USC00084289", "INVERNESS 3 SE, FL US", 28.8029, -82.3126, 12.2,
+                        date(1899, 2, 1), date(2018, 11, 25), None)]

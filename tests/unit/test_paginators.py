@@ -118,6 +118,36 @@ def test_offset_stops_on_a_short_page_and_at_max_offset():
     assert [r.url.params["offset"] for r in seen] == ["0", "2"]
 
 
+def test_offset_from_one_counts_records_not_offsets():
+    # NOAA CDO: the first record is offset=1, and the total counts records.
+    got, seen = walk(source("{type: offset, base: 1, limit: 2, total_path: total}"),
+                     lambda r: (200, body(items=items(1, 2) if r.url.params["offset"] != "5" else items(5),
+                                          total=5)))
+    assert [r.url.params["offset"] for r in seen] == ["1", "3", "5"]
+    assert [p.resume for p in got] == [{"offset": 3}, {"offset": 5}, None]
+    _, seen = walk(source("{type: offset, base: 1, limit: 2, max_offset: 4}"), lambda r: (200, body(items=items(1, 2))))
+    assert [r.url.params["offset"] for r in seen] == ["1", "3"]
+
+
+def test_a_page_without_its_record_list_is_empty_only_where_declared():
+    got, seen = walk(source("{type: offset}", "records_optional: true\n"), lambda r: (200, b"{}"))
+    assert got == [] and len(seen) == 1
+    with pytest.raises(Exception, match="page has no record list at 'items'"):
+        walk(source("{type: offset}"), lambda r: (200, b"{}"))
+
+
+def test_query_in_the_endpoint_is_one_quoted_path_segment_and_required():
+    text = BASE.replace("endpoint: /items", "endpoint: /stations/{query}/items") + "paginator: {type: none}\n"
+    with pytest.raises(ValidationError, match="an endpoint with {query} needs query_required: true"):
+        load_declaration(text)
+    src = DeclaredSource(load_declaration(text + "query_required: true\n"))
+    seen: list[httpx.Request] = []
+    with httpx.Client(transport=serve(lambda r: (200, body(items=items(1))), seen)) as client:
+        list(src.iter_pages(client, SETTINGS, query="a b/c", since=SINCE, until=UNTIL,
+                            limiter=RateLimiter(1e6, sleep=lambda s: None)))
+    assert seen[0].url.raw_path.startswith(b"/stations/a%20b%2Fc/items?")
+
+
 def test_page_number_stops_after_the_last_page():
     got, seen = walk(source("{type: page, param: page, base: 1, size_param: size, size: 2, pages_path: meta.pages}"),
                      lambda r: (200, body(items=items(int(r.url.params["page"])), meta={"pages": 3})))
