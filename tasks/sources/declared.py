@@ -165,6 +165,9 @@ class FieldSpec(_Strict):
     """Values meaning "no value" (FRED writes ``"."`` for a missing observation)."""
     template: str | None = None
     """``str.format`` template for the value: ``https://europepmc.org/article/MED/{}``."""
+    const: str | None = None
+    """Instead of ``path``/``parts``: a value the declaration fixes because its pages never
+    carry it (FRED observation pages do not name the series the request asked for)."""
 
     @field_validator("path", "parts", mode="before")
     @classmethod
@@ -173,8 +176,8 @@ class FieldSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_of_path_or_parts(self):
-        if bool(self.path) == bool(self.parts):
-            raise ValueError("give either path or parts")
+        if [bool(self.path), bool(self.parts), self.const is not None].count(True) != 1:
+            raise ValueError("give one of path, parts or const")
         return self
 
 
@@ -386,6 +389,8 @@ def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
     """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
     if spec is None:
         return None
+    if spec.const is not None:
+        return spec.const
     if spec.parts:
         parts = [_value(record, page, p) for p in spec.parts]
         if any(p is _MISSING or p in (None, "") for p in parts):
@@ -647,7 +652,11 @@ def _load(body: bytes, source: str) -> Any:
 
 
 def _records(doc: Any, path: str, source: str) -> list:
+    """The record list at ``path``; an explicit null there is an empty page (World Bank answers
+    ``[{"pages": 0, …}, null]`` when nothing matches), a missing or other value is an error."""
     records = get_path(doc, path)
+    if records is None:
+        return []
     if not isinstance(records, list):
         raise PageError(f"{source}: page has no record list at {path!r}")
     return records
