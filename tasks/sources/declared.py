@@ -176,6 +176,9 @@ class FieldSpec(_Strict):
     it does not match counts as absent."""
     template: str | None = None
     """``str.format`` template for the value: ``https://europepmc.org/article/MED/{}``."""
+    const: str | None = None
+    """Instead of ``path``/``parts``: a value the declaration fixes because its pages never
+    carry it (FRED observation pages do not name the series the request asked for)."""
 
     @field_validator("path", "parts", mode="before")
     @classmethod
@@ -184,8 +187,8 @@ class FieldSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_of_path_or_parts(self):
-        if bool(self.path) == bool(self.parts):
-            raise ValueError("give either path or parts")
+        if [bool(self.path), bool(self.parts), self.const is not None].count(True) != 1:
+            raise ValueError("give one of path, parts or const")
         return self
 
 
@@ -415,6 +418,8 @@ def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
     """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
     if spec is None:
         return None
+    if spec.const is not None:
+        return spec.const
     if spec.parts:
         parts = [_value(record, page, p) for p in spec.parts]
         if any(p is _MISSING or p in (None, "") for p in parts):
@@ -682,11 +687,14 @@ def _load(body: bytes, source: str, fmt: str = "json") -> Any:
 
 
 def _records(doc: Any, d: Declaration, source: str) -> list:
+    """The record list at ``d.records``; an explicit null there is an empty page (World Bank
+    answers ``[{"pages": 0, …}, null]`` when nothing matches), a missing one only where the
+    declaration says so (``records_optional``, or XML, which writes no element for none)."""
     records = get_path(doc, d.records)
     if d.format == "xml":
-        # XML has no list syntax: an element that occurs once is one value, none is no element.
+        # XML has no list syntax: an element that occurs once is one value.
         records = [] if records is _MISSING else _as_list(records)
-    if records is _MISSING and d.records_optional:
+    if records is None or (records is _MISSING and d.records_optional):
         return []
     if not isinstance(records, list):
         raise PageError(f"{source}: page has no record list at {d.records!r}")

@@ -39,6 +39,11 @@ NOAA_STATIONS = cassette("noaa/ncdc_stations.yml")[2][1]
 NWS = "nws/nws_station_observations.pynws.json"
 QUERIES = {"noaa": "GHCND:USC00200230", "nws": "KFLL"}
 """The sync's query of the sources that need one (a station)."""
+WB_GDP = "worldbank/world_bank_gdp_indicators.json"
+WB_POP = "worldbank/world_bank_population_indicators.json"
+FRED = "fred/fred_series_observations.fredr.json"
+ESTAT = "eurostat/eurostat_jsonstat_nama_gdp_c_IT_FR.jsonstatpy.json"
+OECD = "oecd/oecd_sdmxjson_PART2.sdmxtestdata.json"
 
 
 def _json(obj) -> bytes:
@@ -72,9 +77,25 @@ PAGES: dict[str, list[tuple[bytes, dict]]] = {
     # The recording has no pagination.next: the last page as recorded. Its first observation has
     # every element null and is quarantined with that reason.
     "nws": [(recorded(NWS), {})],
+    # Page 1 is built: the GDP recording's meta with pages 2; page 2 is built: the population
+    # recording's records under meta page 2 of 2, the paginator's last page.
+    "worldbank": [(_json([{**orjson.loads(recorded(WB_GDP))[0], "pages": 2}, orjson.loads(recorded(WB_GDP))[1]]), {}),
+                  (_json([{**orjson.loads(recorded(WB_POP))[0], "page": 2, "pages": 2},
+                          orjson.loads(recorded(WB_POP))[1]]), {})],
+    # The recording as is: 20 observations, a short page for the declared limit, so the last.
+    "fred": [(recorded(FRED), {})],
+    # One JSON-stat cube and one SDMX-JSON message, each one page, as recorded.
+    "eurostat": [(recorded(ESTAT), {})],
+    "oecd": [(recorded(OECD), {})],
 }
-QUARANTINED = {"nws": 1}
+# By design: the empty cells of the Eurostat cube (status ":" not available), one per cell, and the
+# NWS recording's first observation, which has every element null.
+QUARANTINED = {"nws": 1, "eurostat": 74}
 """Records the recordings hold that are quarantined by design, with their reason."""
+_ESTAT_CELLS = orjson.loads(recorded(ESTAT))["nama_gdp_c"]["value"]  # geo (FR, IT) × 69 years 1946…
+_OECD_KEYS = ("AUS.5CLAT.INI.FOG.MAT.MN", "HUN.5CLAT.CHG.FOG.MAT.MN", "HUN.5CLAT.INI.FOG.MAT.SE",
+              "NZL.5CLAT.CHG.FOG.MAT.MN", "NZL.5CLAT.INI.FOG.MAT.SE", "NOR.5CLAT.CHG.FOG.MAT.MN",
+              "OME.17CCL.CHJ.ZZZ.ZZZ.IND")
 EXPECTED: dict[str, set[str]] = {
     "clinical_trials": {f"clinicaltrials:{i}" for i in (
         "NCT02710084", "NCT05105685", "NCT01525901", "NCT03493607", "NCT07119606", "NCT06604689")},
@@ -88,6 +109,14 @@ EXPECTED: dict[str, set[str]] = {
             "temperature", "dewpoint", "windDirection", "windSpeed", "windGust", "barometricPressure",
             "seaLevelPressure", "visibility", "relativeHumidity", "heatIndex"))},
     "weather_stations": {f"noaa_stations:{s['id']}" for s in orjson.loads(NOAA_STATIONS)["results"]},
+    "indicator_observations": (
+        {f"worldbank:{r['indicator']['id']}:{r['country']['id']}:{r['date']}"
+         for path in (WB_GDP, WB_POP) for r in orjson.loads(recorded(path))[1]}
+        | {f"fred:GNPCA:{o['date']}" for o in orjson.loads(recorded(FRED))["observations"]}
+        | {f"eurostat:nama_gdp_c:EUR_HAB.B1GM.{('FR', 'IT')[i // 69]}.{1946 + i % 69}"
+           for i, v in enumerate(_ESTAT_CELLS) if v is not None}
+        | {f"oecd:PART2:{k}" for k in _OECD_KEYS}
+    ),
 }
 WINDOW = (date(2024, 1, 1), date(2024, 2, 1))
 
@@ -117,6 +146,7 @@ def warehouse(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KI_DATA_DIR", str(tmp_path_factory.mktemp("domains")))
         mp.setenv("NOAA_CDO_TOKEN", "recorded-token")
+        mp.setenv("FRED_API_KEY", "test-key")  # FRED refuses requests without one
         settings = load_settings()
         runs = {name: sync(settings, name) for name in PAGES}
         assert run_dbt(settings, ["build", "--exclude", "tag:elt"]).success
@@ -225,3 +255,28 @@ def test_weather_stations_fields_match_the_recording(warehouse):
                              "where station_id = 'noaa_stations:GHCND:USC00084289'")
     assert station == [("noaa_stations", "GHCND:USC00084289", "INVERNESS 3 SE, FL US", 28.8029, -82.3126, 12.2,
                         date(1899, 2, 1), date(2018, 11, 25), None)]
+
+
+def test_indicator_observations_fields_match_the_recordings(warehouse):
+    settings, runs = warehouse
+    got = rows(settings, "select observation_id, indicator, indicator_name, geography, geography_name, period, "
+                         "value, unit, updated_at from indicator_observations where observation_id in "
+                         "('worldbank:SP.POP.TOTL:S3:2013', 'fred:GNPCA:1948-01-01', "
+                         "'eurostat:nama_gdp_c:EUR_HAB.B1GM.IT.2013', 'oecd:PART2:OME.17CCL.CHJ.ZZZ.ZZZ.IND') "
+                         "order by observation_id")
+    assert got == [
+        ("eurostat:nama_gdp_c:EUR_HAB.B1GM.IT.2013", "nama_gdp_c.B1GM",
+         "GDP and main components - Current prices; Gross domestic product at market prices", "IT", "Italy",
+         "2013", 25600.0, "Euro per inhabitant", datetime(2015, 11, 5, 23, 0, tzinfo=timezone.utc)),
+        ("fred:GNPCA:1948-01-01", "GNPCA", "Real Gross National Product", "USA", "United States", "1948-01-01",
+         2134.291, "Billions of Chained 2012 Dollars", None),
+        ("oecd:PART2:OME.17CCL.CHJ.ZZZ.ZZZ.IND", "PART2.17CCL.CHJ.ZZZ.ZZZ.IND",
+         "Classroom level composite innovation indices, 2000-2011; Index of change; Not applicable; "
+         "Not applicable; Index", "OME", "OECD mean", None, 22.0969285714286, None, None),
+        # "S3"/"Bolivia" as the fixture author edited it (SOURCES.md); the unit "" is null.
+        ("worldbank:SP.POP.TOTL:S3:2013", "SP.POP.TOTL", "Population, total", "BOL", "Bolivia", "2013",
+         7123332.0, None, datetime(2020, 3, 18, tzinfo=timezone.utc)),
+    ]
+    # One parsed row per non-empty cell: the runs' row counts are the mart's.
+    assert sum(runs[s]["records"] for s in ("worldbank", "fred", "eurostat", "oecd")) == len(
+        EXPECTED["indicator_observations"])

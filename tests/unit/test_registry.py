@@ -23,8 +23,8 @@ def test_sources_and_the_flow_parameter_come_from_the_registry():
     assert typing.get_args(SourceName) == SOURCE_NAMES
     assert {"openalex", "arxiv", "pubmed", "crossref", "europepmc", "semanticscholar", "datacite"} <= set(SOURCE_NAMES)
     for e in REGISTRY:
-        # A declaration with a parser is coded where it counts: its records are read by code.
-        declared = isinstance(e.source, DeclaredSource) and not e.source.declaration.parser
+        # A declaration with a Python parser counts as coded: its records are read by code.
+        declared = isinstance(e.source, DeclaredSource) and e.source.declaration.parser is None
         assert e.kind == ("declared" if declared else "coded")
         assert e.per_second > 0 and re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", e.schedule)
 

@@ -1,0 +1,27 @@
+-- OECD SDMX-JSON observations that hold a value, one copy per observation_id: the newest landed
+-- (every window lands the dataflow again; observations without a value are quarantined, not staged).
+with source as (
+    {{ newest_copy('indicator_observations', 'oecd', 'observation_id') }}
+),
+
+renamed as (
+    select
+        observation_id,
+        source,
+        trim(source_id) as source_id,
+        trim(indicator) as indicator,
+        nullif(trim(indicator_name), '') as indicator_name,
+        nullif(upper(trim(geography)), '') as geography,
+        nullif(trim(geography_name), '') as geography_name,
+        nullif(trim(period), '') as period,
+        value,
+        nullif(trim(unit), '') as unit,
+        updated_at,
+        record_hash,
+        run_id,
+        ingested_at,
+        raw_key
+    from source
+)
+
+select * from renamed
