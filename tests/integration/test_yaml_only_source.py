@@ -1,5 +1,6 @@
 """A source that exists only as a YAML string, run end to end: declaration → paged fetch →
-raw pages in the lake → Parquet rows → watermark, and the same window again changes nothing.
+raw pages in the lake → Parquet rows → watermark → its staging model → the documents mart, and
+the same window again changes nothing.
 
 It is an XML source (arXiv's Atom feed, the real recorded response in
 tasks/sources/recordings/arxiv, provenance in its SOURCES.md), so it also shows that XML is
@@ -9,19 +10,25 @@ The registered ``arxiv`` source stays coded; this declaration is not registered 
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
+
+import duckdb
 
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.lake import Lake
+import tasks.dbt
+from tasks.lake import Lake, lake_from_settings
 from tasks.landing import land_window
 from tasks.normalise import ReconciliationError, normalise_window
 from tasks.settings import Settings
 from tasks.sources.base import SourceError
 from tasks.sources.declared import DeclaredSource, get_path, load_declaration, xml_document
 from tasks.sources.http import make_client, parse_xml
+from tasks.sources import REGISTRY, SOURCE_NAMES
+from tasks.sources.registry import Entry
 from tasks.sources.replay import RECORDINGS
 from tasks.watermark import StateStore, commit_window, plan_window
 from tests.recorded import serve
@@ -140,3 +147,26 @@ def test_a_record_the_parser_loses_fails_the_window_instead_of_vanishing(source,
     with pytest.raises(ReconciliationError, match="held 1 records, but 0 rows were written"):
         run(Lossy(source.declaration), lake, settings, [ATOM])
     assert not lake.fs.glob(lake.path("processed/atom_demo/**"))
+
+
+def test_the_yaml_only_source_reaches_the_documents_mart_through_its_staging_model(source, tmp_path, monkeypatch):
+    """What a user adds besides the YAML: one staging model. Registered here for this test only
+    (a copy of the dbt project, the registry extended), dbt builds it into scientific_documents."""
+    project = tmp_path / "dbt"
+    shutil.copytree(tasks.dbt.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (project / "models/staging/atom_demo").mkdir()
+    (project / "models/staging/atom_demo/stg_atom_demo__documents.sql").write_text(
+        "{{ staged_documents('atom_demo') }}\n")
+    monkeypatch.setattr(tasks.dbt, "DBT_PROJECT_DIR", project)
+    monkeypatch.setattr(tasks.dbt, "REGISTRY", (*REGISTRY, Entry(source, "literature", "declared", 1000, None, "0 4 * * *")))
+    monkeypatch.setattr(tasks.dbt, "SOURCE_NAMES", (*SOURCE_NAMES, source.NAME))
+    settings = Settings(data_dir=tmp_path, http_max_retries=0)
+    run(source, lake_from_settings(settings), settings, [ATOM])
+
+    assert tasks.dbt.run_dbt(settings, ["build", "--select", "+scientific_documents", "--indirect-selection", "cautious"]).success
+    with duckdb.connect(str(settings.duckdb_file), read_only=True) as con:
+        got = con.sql("select document_id, source, source_id, title, publication_date from scientific_documents"
+                      ).fetchall()
+    assert got == [("doi:10.1103/physrevb.74.024520", "atom_demo", "cond-mat/0603029",
+                    "From stripe to checkerboard order on the square lattice in the presence\n  of quenched disorder",
+                    date(2006, 3, 2))]
