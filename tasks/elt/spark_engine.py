@@ -200,13 +200,14 @@ class SparkEngine:
     @staticmethod
     def _write_parquet(checked, dataset: Dataset, event_id: str, parquet_out: Path, source_key: str) -> None:
         """One Parquet file: Spark writes one part into a temporary folder beside the target, then
-        it is renamed. Every field nullable, as DuckDB writes them (the ``nullif`` keeps the hash
-        and the literal nullable; neither is ever empty)."""
+        it is renamed. Every field is nullable, as DuckDB writes them: the hash is never empty and
+        record numbers are never negative, but Spark cannot prove it, so it does not mark them
+        required."""
         parquet_out.parent.mkdir(parents=True, exist_ok=True)
         rows = checked.where("_reason is null").selectExpr(
             *(_ident(n) for n in dataset.column_names),
             f"nullif({event_id}, '') as event_id",
-            f"nullif({_lit(source_key)}, '') as _source_file")
+            f"if({_RECORD} >= 0, {_lit(source_key)}, null) as _source_file")
         with tempfile.TemporaryDirectory(prefix=".ki-spark-", dir=parquet_out.parent) as tmp:
             out = Path(tmp) / "out"
             rows.coalesce(1).write.option("compression", "zstd").parquet(str(out))
