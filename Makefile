@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= embed,graph,ray,k8s,dev
+EXTRAS ?= embed,graph,ray,spark,k8s,dev
 
 .PHONY: setup demo test
 setup: $(VENV)/.installed

@@ -49,13 +49,22 @@ class Settings(BaseSettings):
     )
 
     # --- ELT (tasks/elt) --------------------------------------------------------
-    elt_engine: Literal["arrow"] = Field(
+    elt_engine: Literal["arrow", "spark"] = Field(
         "arrow", validation_alias=_env("KI_ELT_ENGINE"),
-        description="engine converting landed files to Parquet (arrow: DuckDB + Arrow on this machine)",
+        description="engine converting landed files to Parquet (arrow: DuckDB + Arrow on this machine; "
+        "spark: the same output from a Spark session, needs the spark extra)",
     )
     elt_engine_memory: str = Field(
         "1GB", validation_alias=_env("KI_ELT_ENGINE_MEMORY"),
         description="memory the arrow engine may use before spilling to disk",
+    )
+    spark_master: str = Field(
+        "local[2]", validation_alias=_env("KI_SPARK_MASTER"),
+        description="master URL of the Spark engine's session (local[N], spark://…, k8s://…)",
+    )
+    spark_remote: str | None = Field(
+        None, validation_alias=_env("SPARK_REMOTE"),
+        description="Spark Connect URL (sc://host:15002); set, it is used instead of KI_SPARK_MASTER",
     )
     elt_ledger_url: SecretStr | None = Field(
         None, validation_alias=_env("KI_ELT_LEDGER_URL"),

@@ -294,7 +294,11 @@ ENGINES: dict[str, type] = {"arrow": ArrowEngine}
 
 
 def engine(name: str) -> Engine:
+    if name == "spark":  # imported on demand: pyspark is an extra
+        from tasks.elt.spark_engine import SparkEngine
+
+        return SparkEngine()
     try:
         return ENGINES[name]()
     except KeyError:
-        raise ValueError(f"unknown ELT engine {name!r}: choose one of {sorted(ENGINES)}") from None
+        raise ValueError(f"unknown ELT engine {name!r}: choose one of {sorted([*ENGINES, 'spark'])}") from None
