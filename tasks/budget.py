@@ -143,22 +143,22 @@ class SharedLimiter:
                 ) from None
 
 
-def apply_budgets(budgets: list[Budget], today: date | None = None) -> None:
-    """Make the server's limits match ``budgets`` (Prefect's upsert: equal limits are left
-    alone, so applying twice changes nothing) and delete quota limits of past days."""
+def apply_budgets(client, budgets: list[Budget], today: date | None = None) -> None:
+    """Make the server's limits (``client``: a sync Prefect client) match ``budgets``
+    with Prefect's upsert, which leaves equal limits alone, so applying twice changes
+    nothing; delete quota limits of past days."""
     today = today or utc_today()
-    with get_client(sync_client=True) as client:
-        for b in budgets:
-            client.upsert_global_concurrency_limit_by_name(b.rate_name, b.burst, b.per_second)
-            if b.per_day is not None:
-                client.upsert_global_concurrency_limit_by_name(b.quota_name(today), b.per_day)
-        for limit in budget_limits(client):
-            day = limit.name.rpartition(":")[2]
-            if limit.name.startswith(QUOTA_PREFIX) and day < today.isoformat():
-                try:
-                    client.delete_global_concurrency_limit_by_name(limit.name)
-                except ObjectNotFound:  # deleted by a concurrent apply
-                    pass
+    for b in budgets:
+        client.upsert_global_concurrency_limit_by_name(b.rate_name, b.burst, b.per_second)
+        if b.per_day is not None:
+            client.upsert_global_concurrency_limit_by_name(b.quota_name(today), b.per_day)
+    for limit in budget_limits(client):
+        day = limit.name.rpartition(":")[2]
+        if limit.name.startswith(QUOTA_PREFIX) and day < today.isoformat():
+            try:
+                client.delete_global_concurrency_limit_by_name(limit.name)
+            except ObjectNotFound:  # deleted by a concurrent apply
+                pass
 
 
 def budget_limits(client) -> list:
