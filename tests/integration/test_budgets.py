@@ -145,7 +145,7 @@ def test_budgets_apply_creates_the_registry_limits_and_a_second_apply_changes_no
     assert first[f"source-quota:openalex:{today}"][2:] == (100_000, 0.0)
     assert f"source-quota:arxiv:{today}" not in first  # arXiv has no daily quota
     assert stale not in first  # past days' quotas are deleted
-    assert f"source-rate:openalex  0/10  decay 10/s\n" in capsys.readouterr().out
+    assert "source-rate:openalex  0/10  decay 10/s\n" in capsys.readouterr().out
 
     assert cli(["budgets", "apply"]) == 0
     assert limits_by_name() == first
