@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import threading
 import time
 import uuid
@@ -145,7 +146,8 @@ def test_budgets_apply_creates_the_registry_limits_and_a_second_apply_changes_no
     assert first[f"source-quota:openalex:{today}"][2:] == (100_000, 0.0)
     assert f"source-quota:arxiv:{today}" not in first  # arXiv has no daily quota
     assert stale not in first  # past days' quotas are deleted
-    assert "source-rate:openalex  0/10  decay 10/s\n" in capsys.readouterr().out
+    # Slots in use depend on earlier runs of the session; the limit and decay do not.
+    assert re.search(r"^source-rate:openalex  \d+/10  decay 10/s$", capsys.readouterr().out, re.M)
 
     assert cli(["budgets", "apply"]) == 0
     assert limits_by_name() == first
