@@ -313,6 +313,55 @@ def _add_automations(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _add_budgets(sub: argparse._SubParsersAction) -> None:
+    """``budgets apply`` sets the Prefect limits holding each source's shared request budget to
+    the registry's values; ``budgets list`` shows them with the slots in use."""
+    group = sub.add_parser("budgets", help="the per-source request budgets shared by all runs (Prefect limits)")
+    commands = group.add_subparsers(dest="budgets_command", metavar="COMMAND", required=True)
+    apply = commands.add_parser(
+        "apply", help="create or update every source's rate and today's quota limit; delete past days' quotas",
+        description="Idempotent: limits already equal to the registry's are left untouched.",
+    )
+    listing = commands.add_parser("list", help="every source-rate:/source-quota: limit with its slots in use")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    def client():
+        if not os.environ.get("PREFECT_API_URL"):
+            raise CommandError("PREFECT_API_URL is not set: there is no server holding the budgets")
+        from prefect.client.orchestration import get_client
+
+        return get_client(sync_client=True)
+
+    def show(c, as_json: bool) -> int:
+        from tasks.budget import budget_limits
+
+        rows = [{"name": x.name, "limit": x.limit, "active_slots": x.active_slots,
+                 "slot_decay_per_second": x.slot_decay_per_second, "active": x.active}
+                for x in budget_limits(c)]
+        if as_json:
+            sys.stdout.write("".join(json.dumps(r) + "\n" for r in rows))
+            return 0
+        for r in rows:
+            decay = f"  decay {r['slot_decay_per_second']:g}/s" if r["slot_decay_per_second"] else ""
+            off = "" if r["active"] else "  (inactive)"
+            sys.stdout.write(f"{r['name']}  {r['active_slots']}/{r['limit']}{decay}{off}\n")
+        return 0
+
+    def run_list(args: argparse.Namespace) -> int:
+        with client() as c:
+            return show(c, args.json)
+
+    def run_apply(args: argparse.Namespace) -> int:
+        from tasks.budget import apply_budgets, registry_budgets
+
+        with client() as c:
+            apply_budgets(c, registry_budgets())
+            return show(c, False)
+
+    apply.set_defaults(func=run_apply)
+    listing.set_defaults(func=run_list)
+
+
 GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_demo,
     _add_search,
@@ -324,6 +373,7 @@ GROUPS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_embed,
     _add_graph,
     _add_automations,
+    _add_budgets,
 )
 
 

@@ -36,13 +36,19 @@ def literature_sync(
     Without ``since``/``until`` the window runs from the watermark to today (an
     interrupted window is finished first); with them it is a backfill of exactly
     ``[since, until)``. ``replay_dir`` answers requests from recorded responses
-    (offline demo and tests) through the same client code.
+    (offline demo and tests) through the same client code. A run whose source budget
+    runs out (tasks/budget.py) stops with ``stopped`` naming why; the pages it landed
+    stay checkpointed and the next run resumes after them.
     """
     logger = get_run_logger()
     settings = load_settings()
     summary: dict = {"source": source, "pages": 0, "records": 0, "quarantined": 0}
-    window = land_pages(settings, source, query, since, until, lookback_days, replay_dir)
-    if window is not None:
+    landed = land_pages(settings, source, query, since, until, lookback_days, replay_dir)
+    window = landed.window if landed else None
+    if landed and landed.stopped:
+        summary |= {"window": f"[{window.since}, {window.until})", "run_id": window.run_id,
+                    "pages_landed": len(window.pages), "stopped": landed.stopped}
+    elif window is not None:
         result = normalise_pages(settings, source, window)
         watermark = commit_watermark(settings, source, query, window)
         summary |= {

@@ -15,6 +15,7 @@ import httpx
 
 from tasks.lake import Lake, gzip_bytes, manifest_key, raw_key
 from tasks.sources.base import Source
+from tasks.sources.http import RateLimiter
 from tasks.watermark import Checkpoint, StateStore, SyncState
 
 
@@ -26,10 +27,13 @@ def land_window(
     state: SyncState,
     window: Checkpoint,
     flow_run_id: str | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Checkpoint:
     """Fetch and land every page of ``window`` not landed yet; returns the finished checkpoint.
 
     ``flow_run_id`` (the Prefect run doing it) goes into the manifest for lineage.
+    ``limiter`` replaces the source's in-process one (the budget shared by all runs,
+    tasks/budget.py); whatever it raises leaves the checkpoint at the last landed page.
     """
     lake = store.lake
     state.in_progress = window
@@ -42,6 +46,7 @@ def land_window(
             since=window.since,
             until=window.until,
             resume=window.resume,
+            limiter=limiter,
         )
         for page in pages:
             key = raw_key(

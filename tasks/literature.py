@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from tasks.budget import BudgetExhausted, SharedLimiter, budget_of
 from tasks.landing import land_window
 from tasks.lake import lake_from_settings
 from tasks.normalise import NormaliseResult, normalise_window
@@ -17,6 +19,14 @@ from tasks.sources import SOURCES
 from tasks.sources.http import make_client
 from tasks.sources.replay import replay_transport
 from tasks.watermark import Checkpoint, StateStore, commit_window, plan_window
+
+
+@dataclass(frozen=True)
+class Landed:
+    window: Checkpoint
+    stopped: str | None = None
+    """Why landing stopped before the window's end (``BudgetExhausted.reason``); the
+    checkpoint keeps the pages landed so far and the next run resumes after them."""
 
 
 @task(name="land-pages", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
@@ -28,9 +38,11 @@ def land_pages(
     until: date | None,
     lookback_days: int,
     replay_dir: str | None,
-) -> Checkpoint | None:
+) -> Landed | None:
     """Land the window's pages; a retry (or the next run) continues from the checkpoint.
 
+    Requests spend the source's budget shared by all its runs (tasks/budget.py). An
+    exhausted budget is not an error to retry: the run stops with its reason.
     Returns None when the watermark is already at the end of the window (up to date).
     """
     logger = get_run_logger()
@@ -43,10 +55,15 @@ def land_pages(
     if window.pages:
         logger.info("Resuming %s window %s: %d pages already landed", source, window.run_id, len(window.pages))
     transport = replay_transport(Path(replay_dir)) if replay_dir else None
+    limiter = SharedLimiter(budget_of(source), wait_timeout_s=settings.budget_wait_timeout_s)
     with make_client(settings, transport=transport) as client:
-        window = land_window(SOURCES[source], client, settings, store, state, window, flow_run.id)
+        try:
+            window = land_window(SOURCES[source], client, settings, store, state, window, flow_run.id, limiter)
+        except BudgetExhausted as exc:
+            logger.warning("Stopped %s after %d pages: %s", source, len(window.pages), exc)
+            return Landed(window, stopped=exc.reason)
     logger.info("Landed %d pages for %s [%s, %s)", len(window.pages), source, window.since, window.until)
-    return window
+    return Landed(window)
 
 
 @task(name="normalise-pages", retries=1, cache_policy=NO_CACHE)

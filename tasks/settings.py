@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     # --- HTTP sources --------------------------------------------------------
     http_timeout_s: float = Field(30.0, validation_alias=_env("KI_HTTP_TIMEOUT_S"))
     http_max_retries: int = Field(5, validation_alias=_env("KI_HTTP_MAX_RETRIES"))
+    http_max_retry_wait_s: float = Field(
+        300.0, validation_alias=_env("KI_HTTP_MAX_RETRY_WAIT_S"),
+        description="most seconds one request may wait across its retries (Retry-After and backoff); "
+        "a longer wait fails it, so a throttled run gives its worker back",
+    )
+    budget_wait_timeout_s: float = Field(
+        600.0, validation_alias=_env("KI_BUDGET_WAIT_TIMEOUT_S"),
+        description="most seconds a request waits for a slot of its source's shared rate budget "
+        "(Prefect limit source-rate:<source>) before the run stops",
+    )
     max_response_bytes: int = Field(
         64 * 1024 * 1024, validation_alias=_env("KI_MAX_RESPONSE_BYTES")
     )

@@ -9,11 +9,13 @@ A coded source is a module, a declared one a ``DeclaredSource`` built from YAML
     TABLE: Table                   # what its records become (tasks.tables)
     ONE_ROW_PER_RECORD: bool       # each landed record → one row or one quarantine entry (reconciled)
     def iter_pages(client: httpx.Client, settings: Settings, *, query: str,
-                   since: date, until: date, resume: dict | None) -> Iterator[Page]
+                   since: date, until: date, resume: dict | None,
+                   limiter: RateLimiter | None) -> Iterator[Page]
     def parse_page(body: bytes) -> Iterator[dict | Rejected]
 
 ``iter_pages`` covers the half-open window ``[since, until)`` and, given the
-``resume`` token of a landed page, continues with the page after it.
+``resume`` token of a landed page, continues with the page after it; every request
+waits on ``limiter`` (default: the source's in-process ``RateLimiter``).
 ``parse_page`` yields one content dict per record (a row of ``TABLE``) or a
 ``Rejected``; it raises ``PageError`` when the page as a whole is unreadable.
 """
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tasks.settings import Settings
+    from tasks.sources.http import RateLimiter
     from tasks.tables import Rejected, Table
 
 
@@ -70,6 +73,7 @@ class Source(Protocol):
     def iter_pages(
         self, client: httpx.Client, settings: Settings, *, query: str,
         since: date, until: date, resume: dict | None = None,
+        limiter: RateLimiter | None = None,
     ) -> Iterator[Page]: ...
 
     def parse_page(self, body: bytes) -> Iterator[dict | Rejected]: ...

@@ -39,9 +39,6 @@ RETRY_STATUSES = frozenset({408, 429})
 """Retried besides every 5xx."""
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
-MAX_RETRY_AFTER_S = 600.0
-"""A server asking for a longer pause fails the request: the task-level retry can come
-back later instead of holding a worker for that long."""
 ERROR_BODY_BYTES = 64 * 1024
 """How much of an error response is read to explain it."""
 EXCERPT_CHARS = 300
@@ -202,7 +199,9 @@ def fetch(
 
     Retries (at most ``settings.http_max_retries``) on 408/429/5xx, timeouts and
     transport errors, waiting ``Retry-After`` when the server sends it and otherwise
-    ``rng() * min(cap, base * 2**attempt)`` (full jitter). Other statuses, an
+    ``rng() * min(cap, base * 2**attempt)`` (full jitter). A wait that would take the
+    request's retry waits past ``settings.http_max_retry_wait_s`` fails it instead: the
+    task-level retry can come back later rather than hold a worker. Other statuses, an
     oversized body and exhausted retries raise ``SourceError`` naming the source,
     the URL without secrets, the status and a short body excerpt;
     ``describe_error`` may turn a source's error body into a clearer message.
@@ -218,6 +217,7 @@ def fetch(
     ] + [v for v in (headers or {}).values() if v]
     attempts = max(0, settings.http_max_retries) + 1
     attempt = 0
+    waited = 0.0
     while True:
         limiter.acquire()
         status: int | None = None
@@ -252,16 +252,20 @@ def fetch(
                 source, safe_url, status, f"gave up after {attempts} attempts: {detail}"
             )
         if retry_after is not None:
-            if retry_after > MAX_RETRY_AFTER_S:
-                raise SourceError(
-                    source, safe_url, status,
-                    f"server asks to retry after {retry_after:.0f} s "
-                    f"(more than {MAX_RETRY_AFTER_S:.0f} s): {detail}",
-                )
             delay = retry_after
-            limiter.pause(delay)
         else:
             delay = rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+        if waited + delay > settings.http_max_retry_wait_s:
+            asked = f"server asks to retry after {delay:.0f} s" if retry_after is not None else (
+                f"next retry in {delay:.0f} s")
+            raise SourceError(
+                source, safe_url, status,
+                f"{asked}, after {waited:.0f} s of retry waits: more than the "
+                f"{settings.http_max_retry_wait_s:.0f} s allowed (KI_HTTP_MAX_RETRY_WAIT_S): {detail}",
+            )
+        if retry_after is not None:
+            limiter.pause(delay)
+        waited += delay
         log.warning(
             "%s: %s for %s, retry %d/%d in %.1f s",
             source, f"HTTP {status}" if status else detail, safe_url,

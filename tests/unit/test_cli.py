@@ -31,7 +31,7 @@ COMMANDS = _commands(build_parser())
 def test_the_tree_has_the_commands_the_readme_shows():
     assert {("demo",), ("search",), ("lineage",), ("telemetry", "check"), ("telemetry", "ingest"),
             ("sync",), ("embed",), ("graph",), ("automations",), ("sources", "list"),
-            ("sources", "parse")} <= set(COMMANDS)
+            ("sources", "parse"), ("budgets", "apply"), ("budgets", "list")} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "(top)")
@@ -49,6 +49,13 @@ def test_usage_errors_exit_2_on_stderr(argv, capsys):
     assert exit_.value.code == 2
     out, err = capsys.readouterr()
     assert out == "" and "usage: knowledge-ingest" in err
+
+
+@pytest.mark.parametrize("action", ["apply", "list"])
+def test_budgets_without_a_prefect_api_exit_2(action, monkeypatch, capsys):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["budgets", action]) == 2
+    assert "PREFECT_API_URL is not set" in capsys.readouterr().err
 
 
 def test_telemetry_check_of_a_missing_file_exits_2(tmp_path, capsys):

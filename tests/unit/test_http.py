@@ -129,6 +129,14 @@ def test_retry_after_beyond_the_cap_fails_fast():
     assert err.value.status == 429 and clock.sleeps == [] and len(seen) == 1
 
 
+def test_retry_waits_of_one_request_are_capped_in_total():
+    throttled = [httpx.Response(429, headers={"Retry-After": "200"}) for _ in range(3)]
+    call, clock, seen = run(throttled, http_max_retry_wait_s=300)
+    with pytest.raises(SourceError, match="after 200 s of retry waits: more than the 300 s") as err:
+        call()
+    assert err.value.status == 429 and clock.sleeps == [200.0] and len(seen) == 2
+
+
 def test_500_then_200_recovers_with_jittered_backoff():
     call, clock, seen = run([httpx.Response(500), httpx.Response(502), httpx.Response(200, content=b"ok")],
                             rng=lambda: 0.5)
