@@ -41,8 +41,7 @@ def land_pages(
 ) -> Landed | None:
     """Land the window's pages; a retry (or the next run) continues from the checkpoint.
 
-    Requests spend the source's budget shared by all its runs (tasks/budget.py); replays do
-    not. An
+    Requests spend the source's budget shared by all its runs (tasks/budget.py). An
     exhausted budget is not an error to retry: the run stops with its reason.
     Returns None when the watermark is already at the end of the window (up to date).
     """
@@ -56,8 +55,7 @@ def land_pages(
     if window.pages:
         logger.info("Resuming %s window %s: %d pages already landed", source, window.run_id, len(window.pages))
     transport = replay_transport(Path(replay_dir)) if replay_dir else None
-    # A replay asks no API, so it spends no API's budget.
-    limiter = None if replay_dir else SharedLimiter(budget_of(source), wait_timeout_s=settings.budget_wait_timeout_s)
+    limiter = SharedLimiter(budget_of(source), wait_timeout_s=settings.budget_wait_timeout_s)
     with make_client(settings, transport=transport) as client:
         try:
             window = land_window(SOURCES[source], client, settings, store, state, window, flow_run.id, limiter)
