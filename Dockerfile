@@ -25,7 +25,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
-# Editable install at the final path: tasks/dbt.py finds the dbt project next to the
+# Editable install at the final path: tasks/warehouse/dbt.py finds the dbt project next to the
 # code (../dbt), which a copy in site-packages would not have.
 WORKDIR /opt/knowledge-ingest
 COPY pyproject.toml constraints.txt README.md ./

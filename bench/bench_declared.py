@@ -4,13 +4,13 @@ Data: SYNTHETIC Crossref ``/works`` pages (100 items each, label: synthetic) bui
 the 20 REAL recorded items in tests/fixtures/sources/crossref/ (the recorded page's
 structure, its items repeated with a distinct DOI and URL per record), landed into a
 temporary lake the way a sync lands them (gzip raw pages + manifest, tasks/lake.py and
-tasks/landing.py) with the ``Checkpoint`` normalise_window reads.
+tasks/literature/landing.py) with the ``Checkpoint`` normalise_window reads.
 
   floor:    orjson.loads of the same (uncompressed) pages + one pyarrow.parquet.write_table
             of the same number of rows (six top-level fields copied straight from the JSON,
             no mapping)
-  pipeline: tasks.normalise.normalise_window with the declared crossref source
-            (tasks/sources/declared/crossref.yaml): gunzip + sha256 check + parse +
+  pipeline: tasks.literature.normalise.normalise_window with the declared crossref source
+            (tasks/literature/sources/declared/crossref.yaml): gunzip + sha256 check + parse +
             declared mapping + Table.finalise (types, hash, lineage) + zstd Parquet
   dlt:      ``dlt.pipeline(destination="filesystem")`` on a local folder with
             ``loader_file_format="parquet"``, a resource yielding each page's records,
@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tasks.lake import Lake, gzip_bytes, raw_key  # noqa: E402
-from tasks.landing import write_manifest  # noqa: E402
-from tasks.normalise import normalise_window  # noqa: E402
-from tasks.sources.declared import load_declarations  # noqa: E402
+from tasks.literature.landing import write_manifest  # noqa: E402
+from tasks.literature.normalise import normalise_window  # noqa: E402
+from tasks.literature.sources.declared import load_declarations  # noqa: E402
 from tests.recorded import cassette  # noqa: E402
 
 CASSETTE = "crossref/crossref_works_cursor.habanero.yaml"
@@ -86,7 +86,7 @@ def generate(out: Path, records: int) -> list[Path]:
 
 
 def land(lake: Lake, source, pages: list[Path]):
-    from tasks.watermark import Checkpoint
+    from tasks.literature.watermark import Checkpoint
 
     window = Checkpoint(since=date(2024, 1, 1), until=date(2024, 1, 2), run_id="bench", fetched=True)
     for n, path in enumerate(pages):

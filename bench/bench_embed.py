@@ -36,7 +36,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
 
 def base_documents() -> list[dict]:
-    from tasks.sources import arxiv, openalex, pubmed
+    from tasks.literature.sources import arxiv, openalex, pubmed
 
     rows = [openalex.parse_work(json.loads((FIXTURES / "openalex/W2741809807.json").read_bytes()))]
     rows += arxiv.parse_page((FIXTURES / "arxiv/del_maestro_checkerboard.xml").read_bytes())

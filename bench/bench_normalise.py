@@ -1,10 +1,10 @@
 """Normalise + Parquet throughput vs a floor measured in the same run.
 
 Data: SYNTHETIC OpenAlex-shaped list pages (100 works each) generated from the
-shape of the real recorded work in tasks/sources/recordings/openalex (ids, titles, DOIs,
+shape of the real recorded work in tasks/literature/sources/recordings/openalex (ids, titles, DOIs,
 authors, abstracts varied per record).
 
-  pipeline: tasks.normalise.normalise_window on pages landed in a local lake
+  pipeline: tasks.literature.normalise.normalise_window on pages landed in a local lake
             (gunzip + sha256 check + parse + validate + hash + Parquet, written atomically)
   floor:    json.loads of the same (uncompressed) pages + one pyarrow.parquet.write_table
             of the same number of rows (scalar columns copied straight from the JSON)
@@ -33,10 +33,10 @@ import pyarrow.parquet as pq
 from child import in_child
 
 from tasks.lake import Lake, gzip_bytes, raw_key
-from tasks.landing import write_manifest
-from tasks.normalise import normalise_window
-from tasks.sources import openalex
-from tasks.watermark import Checkpoint
+from tasks.literature.landing import write_manifest
+from tasks.literature.normalise import normalise_window
+from tasks.literature.sources import openalex
+from tasks.literature.watermark import Checkpoint
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tasks" / "sources" / "recordings" / "openalex" / "W2741809807.json"
 PER_PAGE = 100

@@ -190,7 +190,7 @@ def _add_sources(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     def run_list(args: argparse.Namespace) -> int:
-        from tasks.sources import REGISTRY
+        from tasks.literature.sources import REGISTRY
 
         rows = [e.describe() for e in REGISTRY]
         if args.json:
@@ -206,7 +206,7 @@ def _add_sources(sub: argparse._SubParsersAction) -> None:
 
     p.set_defaults(func=run_list)
 
-    from tasks.sources import SOURCE_NAMES
+    from tasks.literature.sources import SOURCE_NAMES
 
     p = commands.add_parser(
         "parse", help="normalise saved raw response bodies of SOURCE and show what would be quarantined",
@@ -222,9 +222,9 @@ def _add_sources(sub: argparse._SubParsersAction) -> None:
 
         import orjson
 
-        from tasks.normalise import body_rows
-        from tasks.sources import get_source
-        from tasks.sources.base import PageError
+        from tasks.literature.normalise import body_rows
+        from tasks.literature.sources import get_source
+        from tasks.literature.sources.base import PageError
 
         source = get_source(args.source)
         bodies = []
@@ -253,7 +253,7 @@ def _add_sources(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_sync(sub: argparse._SubParsersAction) -> None:
-    from tasks.sources import SOURCE_NAMES
+    from tasks.literature.sources import SOURCE_NAMES
 
     p = sub.add_parser(
         "sync", help="run literature-sync for one source and window",
@@ -333,7 +333,7 @@ def _add_budgets(sub: argparse._SubParsersAction) -> None:
         return get_client(sync_client=True)
 
     def show(c, as_json: bool) -> int:
-        from tasks.budget import budget_limits
+        from tasks.literature.budget import budget_limits
 
         rows = [{"name": x.name, "limit": x.limit, "active_slots": x.active_slots,
                  "slot_decay_per_second": x.slot_decay_per_second, "active": x.active}
@@ -352,7 +352,7 @@ def _add_budgets(sub: argparse._SubParsersAction) -> None:
             return show(c, args.json)
 
     def run_apply(args: argparse.Namespace) -> int:
-        from tasks.budget import apply_budgets, registry_budgets
+        from tasks.literature.budget import apply_budgets, registry_budgets
 
         with client() as c:
             apply_budgets(c, registry_budgets())

@@ -31,14 +31,14 @@ from flows.graph_load import graph_load
 from flows.literature_sync import literature_sync
 from flows.search import ask
 from flows.telemetry_ingest import telemetry_ingest
-from tasks.dbt import dbt_build
 from tasks.elt.dataset import CLICKSTREAM_SAMPLE
 from tasks.lake import lake_from_settings
+from tasks.literature.sources import REGISTRY
+from tasks.literature.sources.replay import RECORDINGS
 from tasks.settings import Settings, load_settings
 from tasks.sinks import lancedb_uri
-from tasks.sources import REGISTRY
-from tasks.sources.replay import RECORDINGS
-from tasks.warehouse import mart_row_count
+from tasks.warehouse.dbt import dbt_build
+from tasks.warehouse.query import mart_row_count
 
 QUESTION = "open access to scholarly literature"
 TELEMETRY_MESSAGES = 400

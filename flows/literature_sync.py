@@ -8,14 +8,14 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from tasks.dbt import dbt_build, dbt_source_freshness
 from tasks.lake import lake_from_settings
-from tasks.literature import commit_watermark, land_pages, normalise_pages
-from tasks.normalise import processed_versions
+from tasks.literature.normalise import processed_versions
+from tasks.literature.sources import SOURCE_NAMES, SOURCES
+from tasks.literature.tasks import commit_watermark, land_pages, normalise_pages
 from tasks.settings import load_settings
-from tasks.sources import SOURCE_NAMES, SOURCES
-from tasks.warehouse import mart_changes, mart_row_count, mart_versions
-from tasks.warehouse_load import load_warehouse
+from tasks.warehouse.dbt import dbt_build, dbt_source_freshness
+from tasks.warehouse.load import load_warehouse
+from tasks.warehouse.query import mart_changes, mart_row_count, mart_versions
 
 SourceName = Literal[SOURCE_NAMES]
 """Built from the registry, so the deployment's parameter schema offers exactly its sources."""
@@ -37,7 +37,7 @@ def literature_sync(
     interrupted window is finished first); with them it is a backfill of exactly
     ``[since, until)``. ``replay_dir`` answers requests from recorded responses
     (offline demo and tests) through the same client code. A run whose source budget
-    runs out (tasks/budget.py) stops with ``stopped`` naming why; the pages it landed
+    runs out (tasks/literature/budget.py) stops with ``stopped`` naming why; the pages it landed
     stay checkpointed and the next run resumes after them.
     """
     logger = get_run_logger()

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from tasks.lake import Lake, lake_from_settings, manifest_key, processed_key
 from tasks.settings import Settings
-from tasks.warehouse import MART, query
+from tasks.warehouse.query import MART, query
 
 _RAW_KEY = re.compile(
     r"^raw/(?P<source>[^/]+)/(?P<entity>[^/]+)/ingest_date=(?P<date>\d{4}-\d{2}-\d{2})/"

@@ -1,6 +1,6 @@
 """SYNTHETIC multi-page OpenAlex traffic for paging, crash and hostile-input tests.
 
-Works are copies of the real recorded work (tasks/sources/recordings/openalex) with new
+Works are copies of the real recorded work (tasks/literature/sources/recordings/openalex) with new
 ids, DOIs and titles, served as a cursor chain like the live ``/works`` API.
 """
 
@@ -10,7 +10,8 @@ import copy
 
 import httpx
 import orjson
-from tasks.sources.replay import RECORDINGS
+
+from tasks.literature.sources.replay import RECORDINGS
 
 REAL_WORK = RECORDINGS / "openalex" / "W2741809807.json"
 

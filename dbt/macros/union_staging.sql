@@ -1,5 +1,5 @@
 {#- Every source's staging model of one lake table, unioned: the list comes from the
-    registry (var staging_models, passed by tasks/dbt.py), so no mart names a source. -#}
+    registry (var staging_models, passed by tasks/warehouse/dbt.py), so no mart names a source. -#}
 {% macro union_staging(table, columns='*') %}
 {%- set models = var('staging_models')[table] -%}
 {%- for model in models %}

@@ -27,10 +27,10 @@ import psycopg
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from tasks.dbt import run_dbt
 from tasks.elt.dataset import Dataset
 from tasks.settings import Settings
-from tasks.warehouse import connect_duckdb
+from tasks.warehouse.dbt import run_dbt
+from tasks.warehouse.query import connect_duckdb
 
 STAGING_SCHEMA = "elt_staging"
 TRACKING_COLUMNS = {"event_id": "text", "_source_file": "text", "_file_id": "text", "_batch": "text"}

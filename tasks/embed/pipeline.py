@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 from tasks.embed.backends import EmbeddingBackend, document_text, embed_texts
 from tasks.settings import Settings
 from tasks.sinks.base import SinkWriteError, VectorRecord, VectorSink
-from tasks.warehouse import query
+from tasks.warehouse.query import query
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import os
 import signal
 from datetime import date
 
-import tasks.literature
+import tasks.literature.tasks
 from flows.literature_sync import literature_sync
 from tests.openalex_pages import chain_bodies, cursor_chain
 

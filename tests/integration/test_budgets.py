@@ -14,10 +14,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
-import tasks.literature
+import tasks.literature.tasks
 from flows.cli import main as cli
 from flows.literature_sync import literature_sync
-from tasks.budget import (
+from tasks.lake import Lake
+from tasks.literature.budget import (
     QUOTA_EXHAUSTED,
     Budget,
     BudgetExhausted,
@@ -26,8 +27,7 @@ from tasks.budget import (
     budget_limits,
     utc_today,
 )
-from tasks.lake import Lake
-from tasks.sources.http import RateLimiter, fetch
+from tasks.literature.sources.http import RateLimiter, fetch
 from tests.fakes import source_settings
 from tests.openalex_pages import chain_bodies, cursor_chain
 
@@ -128,9 +128,9 @@ def test_an_exhausted_quota_stops_the_sync_with_its_reason_and_the_next_run_resu
         data_dir, prefect_api, monkeypatch):
     requested: list[int] = []
     bodies = chain_bodies(6, 5)
-    monkeypatch.setattr(tasks.literature, "replay_transport", lambda _dir: cursor_chain(bodies, requested.append))
+    monkeypatch.setattr(tasks.literature.tasks, "replay_transport", lambda _dir: cursor_chain(bodies, requested.append))
     budget = Budget(unique("openalex"), 100.0, 3)
-    monkeypatch.setattr(tasks.literature, "budget_of", lambda source: budget)
+    monkeypatch.setattr(tasks.literature.tasks, "budget_of", lambda source: budget)
     window = dict(source="openalex", since=date(2024, 1, 1), until=date(2024, 1, 2), replay_dir="synthetic",
                   build_marts=False)
 
@@ -140,7 +140,7 @@ def test_an_exhausted_quota_stops_the_sync_with_its_reason_and_the_next_run_resu
     assert state["watermark"] is None and len(state["in_progress"]["pages"]) == 3
 
     raised = Budget(budget.source, budget.per_second, 10)
-    monkeypatch.setattr(tasks.literature, "budget_of", lambda source: raised)
+    monkeypatch.setattr(tasks.literature.tasks, "budget_of", lambda source: raised)
     with get_client(sync_client=True) as client:
         apply_budgets(client, [raised])  # an operator raises today's quota
     requested.clear()

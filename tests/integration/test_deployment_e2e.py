@@ -11,8 +11,8 @@ import subprocess
 import duckdb
 import pytest
 
+from tasks.literature.sources.replay import RECORDINGS
 from tests.servers import BIN, ROOT, local_prefect_yaml, prefect_cli, prefect_env
-from tasks.sources.replay import RECORDINGS
 
 POOL = "e2e-process-pool"
 

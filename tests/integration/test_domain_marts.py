@@ -15,14 +15,14 @@ import duckdb
 import orjson
 import pytest
 
-from tasks.dbt import run_dbt
-from tasks.landing import land_window
 from tasks.lake import lake_from_settings
-from tasks.normalise import normalise_window
+from tasks.literature.landing import land_window
+from tasks.literature.normalise import normalise_window
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.http import make_client
+from tasks.literature.watermark import StateStore, commit_window, plan_window
 from tasks.settings import load_settings
-from tasks.sources import SOURCES
-from tasks.sources.http import make_client
-from tasks.watermark import StateStore, commit_window, plan_window
+from tasks.warehouse.dbt import run_dbt
 from tests.recorded import cassette, recorded, serve
 
 CT = "clinicaltrials/ctgov_v2_studies_search_page1.biomcp.json"

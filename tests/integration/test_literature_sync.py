@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.literature_sync import literature_sync
 from tasks.lake import Lake
-from tasks.sources.replay import RECORDINGS
+from tasks.literature.sources.replay import RECORDINGS
 
 WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(RECORDINGS)}
 EXPECTED = {

@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from flows.literature_sync import literature_sync
-from tasks.dbt import ELT_MODELS, run_dbt
+from tasks.literature.sources.replay import RECORDINGS
 from tasks.settings import Settings
-from tasks.sources.replay import RECORDINGS
+from tasks.warehouse.dbt import ELT_MODELS, run_dbt
 
 WINDOW = {"since": date(2000, 1, 1), "until": date(2026, 1, 1), "replay_dir": str(RECORDINGS)}
 MARTS = ("scientific_documents", "graph_nodes", "graph_edges")

@@ -8,8 +8,7 @@ import pytest
 
 from flows.literature_sync import literature_sync
 from tasks.lake import Lake
-from tasks.sources.replay import RECORDINGS
-
+from tasks.literature.sources.replay import RECORDINGS
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ raw pages in the lake → Parquet rows → watermark → its staging model → t
 the same window again changes nothing.
 
 It is an XML source (arXiv's Atom feed, the real recorded response in
-tasks/sources/recordings/arxiv, provenance in its SOURCES.md), so it also shows that XML is
+tasks/literature/sources/recordings/arxiv, provenance in its SOURCES.md), so it also shows that XML is
 declarable: parsed with defusedxml, namespaces dropped, read through the same paths as JSON.
 The registered ``arxiv`` source stays coded; this declaration is not registered anywhere.
 """
@@ -15,22 +15,26 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
-
 import pyarrow.parquet as pq
 import pytest
 
-import tasks.dbt
+import tasks.warehouse.dbt
 from tasks.lake import Lake, lake_from_settings
-from tasks.landing import land_window
-from tasks.normalise import ReconciliationError, normalise_window
+from tasks.literature.landing import land_window
+from tasks.literature.normalise import ReconciliationError, normalise_window
+from tasks.literature.sources import REGISTRY, SOURCE_NAMES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.declared import (
+    DeclaredSource,
+    get_path,
+    load_declaration,
+    xml_document,
+)
+from tasks.literature.sources.http import make_client, parse_xml
+from tasks.literature.sources.registry import Entry
+from tasks.literature.sources.replay import RECORDINGS
+from tasks.literature.watermark import StateStore, commit_window, plan_window
 from tasks.settings import Settings
-from tasks.sources.base import SourceError
-from tasks.sources.declared import DeclaredSource, get_path, load_declaration, xml_document
-from tasks.sources.http import make_client, parse_xml
-from tasks.sources import REGISTRY, SOURCE_NAMES
-from tasks.sources.registry import Entry
-from tasks.sources.replay import RECORDINGS
-from tasks.watermark import StateStore, commit_window, plan_window
 from tests.recorded import serve
 
 ATOM = (RECORDINGS / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()
@@ -153,17 +157,17 @@ def test_the_yaml_only_source_reaches_the_documents_mart_through_its_staging_mod
     """What a user adds besides the YAML: one staging model. Registered here for this test only
     (a copy of the dbt project, the registry extended), dbt builds it into scientific_documents."""
     project = tmp_path / "dbt"
-    shutil.copytree(tasks.dbt.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(tasks.warehouse.dbt.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     (project / "models/staging/atom_demo").mkdir()
     (project / "models/staging/atom_demo/stg_atom_demo__documents.sql").write_text(
         "{{ staged_documents('atom_demo') }}\n")
-    monkeypatch.setattr(tasks.dbt, "DBT_PROJECT_DIR", project)
-    monkeypatch.setattr(tasks.dbt, "REGISTRY", (*REGISTRY, Entry(source, "literature", "declared", 1000, None, "0 4 * * *")))
-    monkeypatch.setattr(tasks.dbt, "SOURCE_NAMES", (*SOURCE_NAMES, source.NAME))
+    monkeypatch.setattr(tasks.warehouse.dbt, "DBT_PROJECT_DIR", project)
+    monkeypatch.setattr(tasks.warehouse.dbt, "REGISTRY", (*REGISTRY, Entry(source, "literature", "declared", 1000, None, "0 4 * * *")))
+    monkeypatch.setattr(tasks.warehouse.dbt, "SOURCE_NAMES", (*SOURCE_NAMES, source.NAME))
     settings = Settings(data_dir=tmp_path, http_max_retries=0)
     run(source, lake_from_settings(settings), settings, [ATOM])
 
-    assert tasks.dbt.run_dbt(settings, ["build", "--select", "+scientific_documents", "--indirect-selection", "cautious"]).success
+    assert tasks.warehouse.dbt.run_dbt(settings, ["build", "--select", "+scientific_documents", "--indirect-selection", "cautious"]).success
     with duckdb.connect(str(settings.duckdb_file), read_only=True) as con:
         got = con.sql("select document_id, source, source_id, title, publication_date from scientific_documents"
                       ).fetchall()

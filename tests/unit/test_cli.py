@@ -73,7 +73,7 @@ def test_the_console_script_is_installed_and_answers():
 
 
 def test_sources_list_shows_the_registry(capsys):
-    from tasks.sources import REGISTRY
+    from tasks.literature.sources import REGISTRY
 
     assert main(["sources", "list", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

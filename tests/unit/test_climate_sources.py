@@ -16,11 +16,11 @@ import httpx
 import orjson
 import pytest
 
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.declared import DeclaredSource
+from tasks.literature.sources.http import RateLimiter
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.base import SourceError
-from tasks.sources.declared import DeclaredSource
-from tasks.sources.http import RateLimiter
 from tasks.tables import WEATHER_OBSERVATIONS, WEATHER_STATIONS, Rejected
 from tests.recorded import cassette, recorded, serve
 

@@ -12,10 +12,10 @@ import httpx
 import orjson
 import pytest
 
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.http import RateLimiter
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.base import SourceError
-from tasks.sources.http import RateLimiter
 from tests.recorded import cassette, recorded, serve
 
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)

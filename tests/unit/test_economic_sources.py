@@ -18,11 +18,11 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.declared import FieldSpec
+from tasks.literature.sources.http import RateLimiter
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.base import SourceError
-from tasks.sources.declared import FieldSpec
-from tasks.sources.http import RateLimiter
 from tasks.tables import INDICATOR_OBSERVATIONS, Rejected
 from tests.recorded import recorded, serve
 

@@ -1,4 +1,4 @@
-"""openFDA drug adverse events and drug labels, declared (tasks/sources/declared/openfda_*.yaml),
+"""openFDA drug adverse events and drug labels, declared (tasks/literature/sources/declared/openfda_*.yaml),
 on their real recorded records (tests/fixtures/SOURCES.md, section "fda").
 
 Neither recording is a multi-page HTTP capture. ``event.postannotation.json`` is ONE FAERS
@@ -16,11 +16,11 @@ import httpx
 import orjson
 import pytest
 
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.declared import DeclaredSource
+from tasks.literature.sources.http import RateLimiter
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.base import SourceError
-from tasks.sources.declared import DeclaredSource
-from tasks.sources.http import RateLimiter
 from tasks.tables import DRUG_ADVERSE_EVENTS, DRUG_LABELS, Rejected
 from tests.recorded import recorded, serve
 

@@ -13,15 +13,15 @@ import httpx
 import orjson
 import pytest
 
-from tasks.landing import land_window
 from tasks.lake import Lake, gzip_bytes
-from tasks.normalise import normalise_window
+from tasks.literature.landing import land_window
+from tasks.literature.normalise import normalise_window
+from tasks.literature.sources import arxiv, openalex
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.replay import RECORDINGS
+from tasks.literature.watermark import StateStore, plan_window
 from tasks.settings import Settings
-from tasks.sources import arxiv, openalex
-from tasks.sources.base import SourceError
-from tasks.watermark import StateStore, plan_window
 from tests.openalex_pages import chain_bodies, cursor_chain, page_body, synthetic_works
-from tasks.sources.replay import RECORDINGS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 1, 2)

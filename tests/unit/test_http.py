@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.settings import Settings
-from tasks.sources.base import PageError, SourceError
-from tasks.sources.http import (
+from tasks.literature.sources.base import PageError, SourceError
+from tasks.literature.sources.http import (
     RateLimiter,
     fetch,
     last_day,
@@ -22,6 +21,7 @@ from tasks.sources.http import (
     redact_params,
     redact_url,
 )
+from tasks.settings import Settings
 from tests.fakes import FakeClock, source_settings
 
 

@@ -14,13 +14,13 @@ import orjson
 import pytest
 
 from tasks.documents import CONTENT_NAMES, finalise
+from tasks.literature.sources import openalex
+from tasks.literature.sources.base import PageError, SourceError
+from tasks.literature.sources.http import RateLimiter
+from tasks.literature.sources.replay import RECORDINGS
 from tasks.settings import Settings
-from tasks.sources import openalex
-from tasks.sources.base import PageError, SourceError
-from tasks.sources.http import RateLimiter
-from tests.fakes import FakeClock, source_settings
-from tasks.sources.replay import RECORDINGS
 from tasks.tables import Rejected
+from tests.fakes import FakeClock, source_settings
 
 
 def settings(**overrides) -> Settings:

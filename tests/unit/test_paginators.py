@@ -9,16 +9,18 @@ from datetime import date, datetime, timezone
 import httpx
 import orjson
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tasks.landing import land_window
 from tasks.lake import Lake
-from tasks.normalise import normalise_window
+from tasks.literature.landing import land_window
+from tasks.literature.normalise import normalise_window
+from tasks.literature.sources.declared import DeclaredSource, load_declaration
+from tasks.literature.sources.http import RateLimiter
+from tasks.literature.watermark import StateStore, plan_window
 from tasks.settings import Settings
-from tasks.sources.declared import DeclaredSource, load_declaration
-from tasks.sources.http import RateLimiter
-from tasks.watermark import StateStore, plan_window
 from tests.recorded import serve
 
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 1, 8)

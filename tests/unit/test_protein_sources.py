@@ -17,10 +17,10 @@ import httpx
 import orjson
 import pytest
 
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.http import RateLimiter
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.base import SourceError
-from tasks.sources.http import RateLimiter
 from tasks.tables import DRUG_MECHANISMS, PROTEINS, RecordError, Rejected
 from tests.recorded import recorded, serve
 

@@ -15,13 +15,12 @@ import httpx
 import pytest
 
 from tasks.documents import CONTENT_NAMES, finalise
-from tasks.sources import pubmed
-from tasks.sources.base import PageError, SourceError
-from tasks.sources.http import RateLimiter
-from tests.fakes import FakeClock, source_settings
-from tasks.sources.replay import RECORDINGS
+from tasks.literature.sources import pubmed
+from tasks.literature.sources.base import PageError, SourceError
+from tasks.literature.sources.http import RateLimiter
+from tasks.literature.sources.replay import RECORDINGS
 from tasks.tables import Rejected
-
+from tests.fakes import FakeClock, source_settings
 
 settings = source_settings
 

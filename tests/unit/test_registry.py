@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 
 from flows.literature_sync import SourceName
-from tasks.dbt import staging_models, with_source_vars
-from tasks.sources import REGISTRY, SOURCE_NAMES, SOURCES
-from tasks.sources.declared import DeclaredSource
+from tasks.literature.sources import REGISTRY, SOURCE_NAMES, SOURCES
+from tasks.literature.sources.declared import DeclaredSource
 from tasks.tables import TABLES
+from tasks.warehouse.dbt import staging_models, with_source_vars
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,18 @@ import httpx
 import pytest
 
 from tasks.documents import finalise
+from tasks.literature.sources import (
+    REGISTRY,
+    SOURCES,
+    arxiv,
+    get_source,
+    openalex,
+    pubmed,
+)
+from tasks.literature.sources.base import SourceError
+from tasks.literature.sources.http import RateLimiter, fetch, make_client
+from tasks.literature.sources.replay import RECORDINGS, replay_transport
 from tasks.settings import Settings
-from tasks.sources import REGISTRY, SOURCES, arxiv, get_source, openalex, pubmed
-from tasks.sources.base import SourceError
-from tasks.sources.http import RateLimiter, fetch, make_client
-from tasks.sources.replay import RECORDINGS, replay_transport
 from tasks.tables import Rejected
 
 SINCE, UNTIL = date(2024, 1, 1), date(2024, 2, 1)

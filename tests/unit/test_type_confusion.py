@@ -1,6 +1,6 @@
 """Type-confused records: one bad record is quarantined with its field named, the window goes on.
 
-The records are the real recordings (tasks/sources/recordings) with values replaced by generated
+The records are the real recordings (tasks/literature/sources/recordings) with values replaced by generated
 ones of the wrong type (hypothesis), run through the real parsers, ``finalise`` and the
 Parquet writer of ``normalise_window``.
 """
@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 
 from tasks.documents import DOCUMENT_SCHEMA, check_types, finalise
 from tasks.lake import Lake
-from tasks.normalise import normalise_window
-from tasks.sources import arxiv, openalex, pubmed
+from tasks.literature.normalise import normalise_window
+from tasks.literature.sources import arxiv, openalex, pubmed
+from tasks.literature.sources.replay import RECORDINGS
+from tasks.tables import RecordError, Rejected
 from tests.openalex_pages import page_body, synthetic_works
 from tests.unit.test_hostile_input import land, normalise, quarantine
-from tasks.sources.replay import RECORDINGS
-from tasks.tables import RecordError, Rejected
 
 WORK = orjson.loads((RECORDINGS / "openalex" / "W2741809807.json").read_bytes())
 ARXIV_FEED = (RECORDINGS / "arxiv" / "del_maestro_checkerboard.xml").read_bytes()

@@ -3,7 +3,14 @@ from datetime import date
 import pytest
 
 from tasks.lake import Lake
-from tasks.watermark import StateStore, SyncState, commit_window, plan_window, query_slug, window_run_id
+from tasks.literature.watermark import (
+    StateStore,
+    SyncState,
+    commit_window,
+    plan_window,
+    query_slug,
+    window_run_id,
+)
 
 TODAY = date(2024, 3, 10)
 

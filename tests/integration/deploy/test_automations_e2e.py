@@ -32,7 +32,7 @@ from flows.automations import (
     SYNC_ON_OBJECT_CREATED,
     apply,
 )
-from tasks.sources.replay import RECORDINGS
+from tasks.literature.sources.replay import RECORDINGS
 from tests.integration.deploy.stack import (
     Stack,
     action_outcomes,

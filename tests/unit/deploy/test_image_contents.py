@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.sources.replay import RECORDINGS
+from tasks.literature.sources.replay import RECORDINGS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,7 +54,7 @@ def test_the_matcher_follows_docker_rules():
     rules = dockerignore("tests\n**/__pycache__\n*.egg-info\ndbt/target\n!tests/keep.txt\n# comment\n")
     assert excluded("tests/unit/test_x.py", rules)
     assert not excluded("tests/keep.txt", rules)
-    assert excluded("tasks/sources/__pycache__/x.pyc", rules)
+    assert excluded("tasks/literature/sources/__pycache__/x.pyc", rules)
     assert excluded("knowledge_ingest.egg-info/PKG-INFO", rules)
     assert excluded("dbt/target/manifest.json", rules)
     assert not excluded("dbt/models/x.sql", rules)

@@ -1,4 +1,4 @@
-"""Normalised document rows from the recorded API responses in tasks/sources/recordings.
+"""Normalised document rows from the recorded API responses in tasks/literature/sources/recordings.
 
 Parsed by the project's own source parsers and finalised like the sync does, so the
 rows (and their record_hash) are what the ``scientific_documents`` mart holds after the
@@ -15,8 +15,8 @@ import duckdb
 import pyarrow as pa
 
 from tasks.documents import DOCUMENT_SCHEMA, finalise
-from tasks.sources import arxiv, openalex, pubmed
-from tasks.sources.replay import RECORDINGS
+from tasks.literature.sources import arxiv, openalex, pubmed
+from tasks.literature.sources.replay import RECORDINGS
 from tasks.tables import Rejected
 
 INGESTED_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -16,9 +16,9 @@ import httpx
 import orjson
 
 from tasks.documents import DOCUMENTS, document_id, normalise_doi
+from tasks.literature.sources.base import Page, PageError, SourceError
+from tasks.literature.sources.http import RateLimiter, fetch, last_day, shared_limiter
 from tasks.settings import Settings
-from tasks.sources.base import Page, PageError, SourceError
-from tasks.sources.http import RateLimiter, fetch, last_day, shared_limiter
 from tasks.tables import Rejected, excerpt
 
 NAME = "openalex"

@@ -9,7 +9,7 @@ read. A cell without a value (null, or absent from a sparse ``value``) is an obs
 Eurostat does not have; it is rejected with its status ("not available"), so every cell of
 the cube is either a row or a quarantine entry.
 
-Hooked into the declared fetch by ``parser: tasks.sources.eurostat:cells``.
+Hooked into the declared fetch by ``parser: tasks.literature.sources.eurostat:cells``.
 """
 
 from __future__ import annotations

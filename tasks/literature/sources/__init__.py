@@ -1,7 +1,7 @@
 """Sources: page generators and parsers (plain Python, no Prefect), listed in registry.py."""
 
-from tasks.sources.base import Source
-from tasks.sources.registry import REGISTRY, SOURCE_NAMES
+from tasks.literature.sources.base import Source
+from tasks.literature.sources.registry import REGISTRY, SOURCE_NAMES
 
 SOURCES: dict[str, Source] = {e.name: e.source for e in REGISTRY}
 """Source name → coded module or DeclaredSource providing the base.Source contract."""

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import httpx
 
 from tasks.lake import Lake, gzip_bytes, manifest_key, raw_key
-from tasks.sources.base import Source
-from tasks.sources.http import RateLimiter
-from tasks.watermark import Checkpoint, StateStore, SyncState
+from tasks.literature.sources.base import Source
+from tasks.literature.sources.http import RateLimiter
+from tasks.literature.watermark import Checkpoint, StateStore, SyncState
 
 
 def land_window(
@@ -33,7 +33,7 @@ def land_window(
 
     ``flow_run_id`` (the Prefect run doing it) goes into the manifest for lineage.
     ``limiter`` replaces the source's in-process one (the budget shared by all runs,
-    tasks/budget.py); whatever it raises leaves the checkpoint at the last landed page.
+    tasks/literature/budget.py); whatever it raises leaves the checkpoint at the last landed page.
     """
     lake = store.lake
     state.in_progress = window

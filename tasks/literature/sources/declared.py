@@ -15,7 +15,7 @@ turns a record into rows: fetching and paging stay declared. Responses are JSON 
 Why not dlt's REST client paginators (``dlt.sources.helpers.rest_client``): they are
 written against ``requests.Request``/``requests.Response`` (``update_state(response,
 data)`` reads a requests response, ``update_request(request)`` mutates a requests
-request), while every request here must go through ``tasks.sources.http.fetch``
+request), while every request here must go through ``tasks.literature.sources.http.fetch``
 (httpx, our shared rate limiter, retries honouring ``Retry-After``, the response
 size bound, secret redaction), and each landed page needs a JSON resume token so an
 interrupted window continues after its last landed page. dlt's paginators keep
@@ -50,9 +50,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.documents import document_id, normalise_doi
+from tasks.literature.sources.base import Page, PageError, SourceError
+from tasks.literature.sources.http import (
+    SECRET_PARAMS,
+    RateLimiter,
+    fetch,
+    last_day,
+    parse_xml,
+    shared_limiter,
+)
 from tasks.settings import Settings
-from tasks.sources.base import Page, PageError, SourceError
-from tasks.sources.http import SECRET_PARAMS, RateLimiter, fetch, last_day, parse_xml, shared_limiter
 from tasks.tables import DOCUMENTS, TABLES, Rejected, Table, excerpt
 
 log = logging.getLogger(__name__)
@@ -672,8 +679,8 @@ def _paths(spec: FieldSpec) -> str:
 def _import_parser(ref: str):
     """``package.module:function`` → the function (declarations name only project code)."""
     module, _, name = ref.partition(":")
-    if not module.startswith("tasks.sources.") or not name:
-        raise ValueError(f"parser {ref!r} must be tasks.sources.<module>:<function>")
+    if not module.startswith("tasks.literature.sources.") or not name:
+        raise ValueError(f"parser {ref!r} must be tasks.literature.sources.<module>:<function>")
     return getattr(importlib.import_module(module), name)
 
 

@@ -1,8 +1,8 @@
 """The one list of sources: coded modules and declared YAMLs, with what operators need.
 
-Everything that names sources reads it: ``tasks.sources.SOURCES``, the literature-sync
+Everything that names sources reads it: ``tasks.literature.sources.SOURCES``, the literature-sync
 flow's ``source`` parameter, the CLI, the demo, dbt's ``sources`` var (passed by
-tasks/dbt.py) and the prefect.yaml check in the tests. Adding a declared source is
+tasks/warehouse/dbt.py) and the prefect.yaml check in the tests. Adding a declared source is
 adding ``declared/<name>.yaml``; adding a coded one is one ``Entry`` below.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.sources import arxiv, openalex, pubmed
-from tasks.sources.base import Source
-from tasks.sources.declared import load_declarations
+from tasks.literature.sources import arxiv, openalex, pubmed
+from tasks.literature.sources.base import Source
+from tasks.literature.sources.declared import load_declarations
 
 Domain = Literal["literature", "biomedical", "economic", "climate"]
 DAILY_0300_UTC = "0 3 * * *"
@@ -29,7 +29,7 @@ class Entry:
     schedule: str
     """Cron (UTC) of the source's daily deployment."""
     replayed: bool = False
-    """Served offline by tasks/sources/replay.py, so the demo syncs it."""
+    """Served offline by tasks/literature/sources/replay.py, so the demo syncs it."""
 
     @property
     def name(self) -> str:

@@ -1,7 +1,7 @@
 """What every source provides (no Prefect import here).
 
 A coded source is a module, a declared one a ``DeclaredSource`` built from YAML
-(tasks/sources/declared.py); both satisfy ``Source``::
+(tasks/literature/sources/declared.py); both satisfy ``Source``::
 
     NAME: str                      # "openalex"
     ENTITY: str                    # "works"
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import httpx
 
+    from tasks.literature.sources.http import RateLimiter
     from tasks.settings import Settings
-    from tasks.sources.http import RateLimiter
     from tasks.tables import Rejected, Table
 
 

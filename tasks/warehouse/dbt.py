@@ -18,11 +18,11 @@ from prefect import task
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
 from tasks.lake import lake_from_settings
+from tasks.literature.sources import REGISTRY, SOURCE_NAMES
 from tasks.settings import Settings
-from tasks.sources import REGISTRY, SOURCE_NAMES
 from tasks.tables import TABLES, Table
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 
 
 def lake_read_root(lake_url: str) -> str:

@@ -9,7 +9,7 @@ dimensions and each series' ``observations`` by the observation dimension (the p
 An observation whose value is null is rejected with its key, so every observation of the
 message is either a row or a quarantine entry.
 
-Hooked into the declared fetch by ``parser: tasks.sources.oecd:observations``.
+Hooked into the declared fetch by ``parser: tasks.literature.sources.oecd:observations``.
 """
 
 from __future__ import annotations

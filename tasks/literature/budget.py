@@ -29,7 +29,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from tasks.sources.http import RateLimiter
+from tasks.literature.sources.http import RateLimiter
 
 RATE_PREFIX = "source-rate:"
 QUOTA_PREFIX = "source-quota:"
@@ -69,7 +69,7 @@ class Budget:
 
 
 def registry_budgets() -> list[Budget]:
-    from tasks.sources import REGISTRY
+    from tasks.literature.sources import REGISTRY
 
     return [Budget(e.name, e.per_second, e.per_day) for e in REGISTRY]
 

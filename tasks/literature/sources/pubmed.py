@@ -19,9 +19,16 @@ import httpx
 import orjson
 
 from tasks.documents import DOCUMENTS, document_id, normalise_doi
+from tasks.literature.sources.base import Page, PageError, SourceError
+from tasks.literature.sources.http import (
+    Fetched,
+    RateLimiter,
+    fetch,
+    last_day,
+    parse_xml,
+    shared_limiter,
+)
 from tasks.settings import Settings
-from tasks.sources.base import Page, PageError, SourceError
-from tasks.sources.http import Fetched, RateLimiter, fetch, last_day, parse_xml, shared_limiter
 from tasks.tables import Rejected, excerpt
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from tasks.literature.sources.base import PageError, SourceError
 from tasks.settings import Settings
-from tasks.sources.base import PageError, SourceError
 
 log = logging.getLogger(__name__)
 

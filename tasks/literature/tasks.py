@@ -10,15 +10,20 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from tasks.budget import BudgetExhausted, SharedLimiter, budget_of
-from tasks.landing import land_window
 from tasks.lake import lake_from_settings
-from tasks.normalise import NormaliseResult, normalise_window
+from tasks.literature.budget import BudgetExhausted, SharedLimiter, budget_of
+from tasks.literature.landing import land_window
+from tasks.literature.normalise import NormaliseResult, normalise_window
+from tasks.literature.sources import SOURCES
+from tasks.literature.sources.http import make_client
+from tasks.literature.sources.replay import replay_transport
+from tasks.literature.watermark import (
+    Checkpoint,
+    StateStore,
+    commit_window,
+    plan_window,
+)
 from tasks.settings import Settings
-from tasks.sources import SOURCES
-from tasks.sources.http import make_client
-from tasks.sources.replay import replay_transport
-from tasks.watermark import Checkpoint, StateStore, commit_window, plan_window
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ def land_pages(
 ) -> Landed | None:
     """Land the window's pages; a retry (or the next run) continues from the checkpoint.
 
-    Requests spend the source's budget shared by all its runs (tasks/budget.py). An
+    Requests spend the source's budget shared by all its runs (tasks/literature/budget.py). An
     exhausted budget is not an error to retry: the run stops with its reason.
     Returns None when the watermark is already at the end of the window (up to date).
     """

@@ -16,9 +16,15 @@ from xml.etree.ElementTree import Element, tostring
 import httpx
 
 from tasks.documents import DOCUMENTS, document_id, normalise_doi
+from tasks.literature.sources.base import Page, PageError, SourceError
+from tasks.literature.sources.http import (
+    RateLimiter,
+    fetch,
+    last_day,
+    parse_xml,
+    shared_limiter,
+)
 from tasks.settings import Settings
-from tasks.sources.base import Page, PageError, SourceError
-from tasks.sources.http import RateLimiter, fetch, last_day, parse_xml, shared_limiter
 from tasks.tables import Rejected, excerpt
 
 NAME = "arxiv"

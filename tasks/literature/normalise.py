@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.lake import Lake, LakeError, gunzip_bounded, processed_key, quarantine_key
-from tasks.sources.base import PageError, Source
+from tasks.literature.sources.base import PageError, Source
+from tasks.literature.watermark import Checkpoint
 from tasks.tables import RecordError, Rejected, Table, excerpt
-from tasks.watermark import Checkpoint
 
 ROW_GROUP_ROWS = 20_000
 
