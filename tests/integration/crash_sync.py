@@ -25,5 +25,5 @@ def on_request(index: int) -> None:
 
 if __name__ == "__main__":
     bodies = chain_bodies(PAGES, PER_PAGE)
-    tasks.literature.replay_transport = lambda _dir: cursor_chain(bodies, on_request)
+    tasks.literature.tasks.replay_transport = lambda _dir: cursor_chain(bodies, on_request)
     literature_sync(source="openalex", since=date(2024, 1, 1), until=date(2024, 1, 2), replay_dir="synthetic")
