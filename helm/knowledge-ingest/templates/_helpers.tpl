@@ -128,3 +128,23 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The lake volume's claim: lake.persistence.existingClaim, else the chart's own claim when enabled, else empty. */}}
+{{- define "ki.lakeClaim" -}}
+{{- with .Values.lake.persistence -}}
+{{- if .existingClaim -}}
+{{- .existingClaim }}
+{{- else if .enabled -}}
+{{- printf "%s-lake" (include "ki.fullname" $) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Mount path of the lake volume in flow-run pods: a file:// lake's own path, else /var/lib/knowledge-ingest. */}}
+{{- define "ki.lakeMountPath" -}}
+{{- if hasPrefix "file://" .Values.lake.url -}}
+{{- trimPrefix "file://" .Values.lake.url | trimSuffix "/" }}
+{{- else -}}
+/var/lib/knowledge-ingest
+{{- end }}
+{{- end }}
