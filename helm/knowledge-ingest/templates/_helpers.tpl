@@ -94,6 +94,11 @@ Each entry references an existing Secret; no value ever passes through the chart
 {{- $env = append $env (dict "name" $name "valueFrom" (dict "secretKeyRef" (dict "name" $ref.secretName "key" $ref.key))) }}
 {{- end }}
 {{- end }}
+{{- with .Values.warehouse }}
+{{- if eq .type "postgres" }}
+{{- $env = append $env (dict "name" "PGPASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" .postgres.existingSecret "key" .postgres.passwordKey))) }}
+{{- end }}
+{{- end }}
 {{- range .Values.credentials.extraSecretEnv }}
 {{- $env = append $env (dict "name" .name "valueFrom" (dict "secretKeyRef" (dict "name" .secretName "key" .key))) }}
 {{- end }}

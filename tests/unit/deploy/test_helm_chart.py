@@ -30,9 +30,10 @@ from k8s_checks import (
 
 VARIANTS = sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
 FULLNAME = f"{RELEASE}-knowledge-ingest"
-# The one value an install cannot do without (the chart has no default lake): added to
-# the attempts below so that they are refused for their own reason, not for the lake.
-LAKE = ("--set-string", "lake.url=s3://knowledge-lake/test")
+# What an install cannot do without (the chart has no default lake, and the default DuckDB
+# warehouse needs the lake volume): added to the attempts below so that they are refused
+# for their own reason, not for want of durable state.
+LAKE = ("--set-string", "lake.url=s3://knowledge-lake/test", "--set", "lake.persistence.enabled=true")
 
 
 def values_args(variant: str) -> tuple[str, ...]:
@@ -294,6 +295,88 @@ def test_lake_volume_options(render):
     assert not validate_k8s(pvc)
     (c,) = _pod_of_job_template(docs, "cpu")["containers"]
     assert {"name": "lake", "mountPath": "/var/lib/knowledge-ingest"} in c["volumeMounts"]
+
+
+def _flow_run_env(docs: list[dict]) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """(settings ConfigMap data, literal env entries of each flavour's job template; the
+    template keeps prefect-kubernetes' "{{ env }}" placeholder when the chart adds none)."""
+    settings = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-settings")
+    env = {}
+    for flavour in ("cpu", "gpu"):
+        entries = _pod_of_job_template(docs, flavour)["containers"][0]["env"]
+        env[flavour] = entries if isinstance(entries, list) else []
+    return settings["data"], env
+
+
+def test_warehouse(docs, variant):
+    """Postgres: the libpq variables from values and PGPASSWORD by secretKeyRef only;
+    DuckDB: the file on the lake volume, where Settings (read from that env) finds it."""
+    from tasks.settings import Settings
+
+    values = yaml.safe_load((CHART / "ci" / variant).read_text())
+    warehouse = values.get("warehouse", {})
+    data, env = _flow_run_env(docs)
+    settings = Settings(_env_file=None, **{k: v for k, v in data.items()})
+    assert data["KI_WAREHOUSE"] == warehouse.get("type", "duckdb") == settings.warehouse
+    pg_names = {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE", "KI_WAREHOUSE_SCHEMA", "KI_LAKE_SCHEMA"}
+    assert "PGPASSWORD" not in data
+    if settings.warehouse == "postgres":
+        pg = warehouse["postgres"]
+        assert {k: data[k] for k in ("PGHOST", "PGUSER")} == {"PGHOST": pg["host"], "PGUSER": pg["user"]}
+        assert data["PGPORT"] == str(pg.get("port", 5432))
+        assert data["PGDATABASE"] == pg.get("database", "knowledge")
+        assert settings.warehouse_schema == pg.get("schema", "analytics")
+        assert settings.lake_schema == pg.get("lakeSchema", "lake")
+        assert "KI_DUCKDB_PATH" not in data
+        ref = {"secretKeyRef": {"name": pg["existingSecret"], "key": pg.get("passwordKey", "password")}}
+        for flavour, entries in env.items():
+            assert {"name": "PGPASSWORD", "valueFrom": ref} in entries, flavour
+    else:
+        assert not pg_names & set(data)
+        assert all(e["name"] != "PGPASSWORD" for entries in env.values() for e in entries)
+        (c,) = _pod_of_job_template(docs, "cpu")["containers"]
+        (mount,) = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == "lake"]
+        # Beside the lake's own prefixes (raw/, processed/ …), never inside them.
+        assert settings.duckdb_file.relative_to(mount).parts == ("_warehouse", "warehouse.duckdb")
+
+
+def test_lancedb_on_the_lake_volume(docs):
+    """Without Weaviate the vector store is LanceDB: on the lake volume when there is one."""
+    data, _ = _flow_run_env(docs)
+    (c,) = _pod_of_job_template(docs, "cpu")["containers"]
+    mounts = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == "lake"]
+    if mounts and "WEAVIATE_URL" not in data:
+        assert data["KI_LANCEDB_URI"] == f"{mounts[0]}/_lancedb"
+    else:
+        assert "KI_LANCEDB_URI" not in data
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("lake: {url: s3://knowledge-lake/x}",
+         ["at '/warehouse/type': value must be 'postgres'",
+          "at '/lake/persistence/enabled': value must be true"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: postgres}",
+         ["at '/warehouse/postgres/host': minLength: got 0, want 1",
+          "at '/warehouse/postgres/user': minLength: got 0, want 1",
+          "at '/warehouse/postgres/existingSecret': minLength: got 0, want 1"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: postgres, postgres: "
+         "{host: pg, user: ki, existingSecret: pg, password: hunter2}}",
+         ["additional properties 'password' not allowed"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: sqlite}",
+         ["at '/warehouse/type'"]),
+    ],
+    ids=["duckdb-without-volume", "postgres-incomplete", "postgres-literal-password", "unknown-type"],
+)
+def test_incomplete_warehouse_is_refused(helm, tmp_path, values, expected):
+    path = tmp_path / "values.yaml"
+    path.write_text(values + "\n")
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(path))
+    assert proc.returncode != 0 and not proc.stdout
+    assert SCHEMA_ERROR in proc.stderr and "hunter2" not in proc.stderr
+    for line in expected:
+        assert line in proc.stderr, proc.stderr
 
 
 # --- secrets --------------------------------------------------------------------
