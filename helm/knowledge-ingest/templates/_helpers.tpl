@@ -94,6 +94,11 @@ Each entry references an existing Secret; no value ever passes through the chart
 {{- $env = append $env (dict "name" $name "valueFrom" (dict "secretKeyRef" (dict "name" $ref.secretName "key" $ref.key))) }}
 {{- end }}
 {{- end }}
+{{- with .Values.warehouse }}
+{{- if eq .type "postgres" }}
+{{- $env = append $env (dict "name" "PGPASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" .postgres.existingSecret "key" .postgres.passwordKey))) }}
+{{- end }}
+{{- end }}
 {{- range .Values.credentials.extraSecretEnv }}
 {{- $env = append $env (dict "name" .name "valueFrom" (dict "secretKeyRef" (dict "name" .secretName "key" .key))) }}
 {{- end }}
@@ -126,5 +131,25 @@ imagePullSecrets:
 {{- range . }}
   - name: {{ . | quote }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The lake volume's claim: lake.persistence.existingClaim, else the chart's own claim when enabled, else empty. */}}
+{{- define "ki.lakeClaim" -}}
+{{- with .Values.lake.persistence -}}
+{{- if .existingClaim -}}
+{{- .existingClaim }}
+{{- else if .enabled -}}
+{{- printf "%s-lake" (include "ki.fullname" $) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Mount path of the lake volume in flow-run pods: a file:// lake's own path, else /var/lib/knowledge-ingest. */}}
+{{- define "ki.lakeMountPath" -}}
+{{- if hasPrefix "file://" .Values.lake.url -}}
+{{- trimPrefix "file://" .Values.lake.url | trimSuffix "/" }}
+{{- else -}}
+/var/lib/knowledge-ingest
 {{- end }}
 {{- end }}

@@ -33,6 +33,7 @@ CREDENTIAL_ENV = {
     "AWS_SECRET_ACCESS_KEY",
     "OPENALEX_API_KEY",
     "NCBI_API_KEY",
+    "PGPASSWORD",
 }
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}

@@ -28,12 +28,16 @@ from k8s_checks import (
     validate_k8s,
 )
 
-VARIANTS = ["chart-defaults"] + sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
+VARIANTS = sorted(p.name for p in (CHART / "ci").glob("*.yaml"))
 FULLNAME = f"{RELEASE}-knowledge-ingest"
+# What an install cannot do without (the chart has no default lake, and the default DuckDB
+# warehouse needs the lake volume): added to the attempts below so that they are refused
+# for their own reason, not for want of durable state.
+LAKE = ("--set-string", "lake.url=s3://knowledge-lake/test", "--set", "lake.persistence.enabled=true")
 
 
 def values_args(variant: str) -> tuple[str, ...]:
-    return () if variant == "chart-defaults" else ("-f", str(CHART / "ci" / variant))
+    return ("-f", str(CHART / "ci" / variant))
 
 
 @pytest.fixture(params=VARIANTS)
@@ -199,6 +203,182 @@ def test_static_spark_manifests():
     assert not problems, "\n".join(problems)
 
 
+# --- durable state -------------------------------------------------------------
+
+SCHEMA_ERROR = "values don't meet the specifications of the schema"
+
+
+def test_chart_defaults_plus_a_lake_render(render):
+    """The attempts below differ from a valid install only in what they test."""
+    assert load_docs(render(*LAKE, "--set-string", "prefect.apiUrl=https://prefect.example/api"))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("", ["at '/lake/url': '' does not match pattern '^s3://",
+              "at '/lake/persistence/enabled': value must be true"]),
+        ("lake: {url: file:///data/lake}",
+         ["at '/lake/url': 'file:///data/lake' does not match pattern '^(s3|gs)://'",
+          "at '/lake/persistence/enabled': value must be true",
+          "at '/lake/persistence/existingClaim': minLength: got 0, want 1"]),
+        ("lake: {url: /data/lake, persistence: {enabled: true}}",
+         ["at '/lake/url': '/data/lake' does not match pattern '^file:///"]),
+        ("lake: {url: 'http://minio:9000/lake'}",
+         ["at '/lake/url': 'http://minio:9000/lake' does not match pattern '^s3://"]),
+        ("lake: {url: file:///tmp/lake, persistence: {enabled: true}}",
+         ["at '/lake/url': 'file:///tmp/lake' does not match pattern"]),
+        ("lake: {url: s3://knowledge-lake/x, persistence: {size: lots}}",
+         ["at '/lake/persistence/size'"]),
+    ],
+    ids=["no-lake", "file-without-volume", "bare-path", "http-url", "file-on-tmp", "bad-size"],
+)
+def test_install_without_a_durable_lake_is_refused(helm, tmp_path, values, expected):
+    """What `helm install` prints when the values name no durable lake."""
+    path = tmp_path / "values.yaml"
+    path.write_text(values + "\n")
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(path))
+    assert proc.returncode != 0 and not proc.stdout
+    assert SCHEMA_ERROR in proc.stderr
+    for line in expected:
+        assert line in proc.stderr, proc.stderr
+
+
+def _pod_of_job_template(docs: list[dict], flavour: str) -> dict:
+    templates = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-job-templates")
+    manifest = json.loads(templates["data"][f"base-job-template-{flavour}.json"])["job_configuration"]["job_manifest"]
+    return manifest["spec"]["template"]["spec"]
+
+
+def test_lake_volume(docs, variant):
+    """The lake volume, when there is one, is mounted in every flow-run pod: at a file://
+    lake's path (where KI_LAKE_URL points), else at /var/lib/knowledge-ingest."""
+    values = yaml.safe_load((CHART / "ci" / variant).read_text())
+    lake = values["lake"]
+    persistence = lake.get("persistence", {})
+    claim = persistence.get("existingClaim") or (f"{FULLNAME}-lake" if persistence.get("enabled") else "")
+    settings = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-settings")
+    assert settings["data"]["KI_LAKE_URL"] == lake["url"]
+    pvcs = by_kind(docs, "PersistentVolumeClaim")
+    if persistence.get("enabled") and not persistence.get("existingClaim"):
+        (pvc,) = pvcs
+        assert pvc["metadata"]["name"] == claim
+        assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert pvc["spec"]["resources"]["requests"]["storage"] == "50Gi"
+        assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    else:
+        assert not pvcs
+    if lake["url"].startswith("file://"):
+        assert claim, f"{variant}: a file:// lake without a volume rendered"
+    for flavour in ("cpu", "gpu"):
+        pod = _pod_of_job_template(docs, flavour)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (c,) = pod["containers"]
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        if not claim:
+            assert "lake" not in volumes and "lake" not in mounts
+            continue
+        assert volumes["lake"] == {"name": "lake", "persistentVolumeClaim": {"claimName": claim}}
+        expected = lake["url"].removeprefix("file://") if lake["url"].startswith("file://") else "/var/lib/knowledge-ingest"
+        assert mounts["lake"] == {"name": "lake", "mountPath": expected}
+
+
+def test_lake_volume_options(render):
+    docs = load_docs(render(
+        *LAKE, "--set-string", "prefect.apiUrl=https://prefect.example/api",
+        "--set", "lake.persistence.enabled=true", "--set-string", "lake.persistence.storageClass=efs",
+        "--set-string", "lake.persistence.size=2Ti", "--set", "lake.persistence.accessModes={ReadWriteMany}",
+    ))
+    (pvc,) = by_kind(docs, "PersistentVolumeClaim")
+    assert pvc["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "efs",
+                           "resources": {"requests": {"storage": "2Ti"}}}
+    assert not validate_k8s(pvc)
+    (c,) = _pod_of_job_template(docs, "cpu")["containers"]
+    assert {"name": "lake", "mountPath": "/var/lib/knowledge-ingest"} in c["volumeMounts"]
+
+
+def _flow_run_env(docs: list[dict]) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """(settings ConfigMap data, literal env entries of each flavour's job template; the
+    template keeps prefect-kubernetes' "{{ env }}" placeholder when the chart adds none)."""
+    settings = next(d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-settings")
+    env = {}
+    for flavour in ("cpu", "gpu"):
+        entries = _pod_of_job_template(docs, flavour)["containers"][0]["env"]
+        env[flavour] = entries if isinstance(entries, list) else []
+    return settings["data"], env
+
+
+def test_warehouse(docs, variant):
+    """Postgres: the libpq variables from values and PGPASSWORD by secretKeyRef only;
+    DuckDB: the file on the lake volume, where Settings (read from that env) finds it."""
+    from tasks.settings import Settings
+
+    values = yaml.safe_load((CHART / "ci" / variant).read_text())
+    warehouse = values.get("warehouse", {})
+    data, env = _flow_run_env(docs)
+    settings = Settings(_env_file=None, **{k: v for k, v in data.items()})
+    assert data["KI_WAREHOUSE"] == warehouse.get("type", "duckdb") == settings.warehouse
+    pg_names = {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE", "KI_WAREHOUSE_SCHEMA", "KI_LAKE_SCHEMA"}
+    assert "PGPASSWORD" not in data
+    if settings.warehouse == "postgres":
+        pg = warehouse["postgres"]
+        assert {k: data[k] for k in ("PGHOST", "PGUSER")} == {"PGHOST": pg["host"], "PGUSER": pg["user"]}
+        assert data["PGPORT"] == str(pg.get("port", 5432))
+        assert data["PGDATABASE"] == pg.get("database", "knowledge")
+        assert settings.warehouse_schema == pg.get("schema", "analytics")
+        assert settings.lake_schema == pg.get("lakeSchema", "lake")
+        assert "KI_DUCKDB_PATH" not in data
+        ref = {"secretKeyRef": {"name": pg["existingSecret"], "key": pg.get("passwordKey", "password")}}
+        for flavour, entries in env.items():
+            assert {"name": "PGPASSWORD", "valueFrom": ref} in entries, flavour
+    else:
+        assert not pg_names & set(data)
+        assert all(e["name"] != "PGPASSWORD" for entries in env.values() for e in entries)
+        (c,) = _pod_of_job_template(docs, "cpu")["containers"]
+        (mount,) = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == "lake"]
+        # Beside the lake's own prefixes (raw/, processed/ …), never inside them.
+        assert settings.duckdb_file.relative_to(mount).parts == ("_warehouse", "warehouse.duckdb")
+
+
+def test_lancedb_on_the_lake_volume(docs):
+    """Without Weaviate the vector store is LanceDB: on the lake volume when there is one."""
+    data, _ = _flow_run_env(docs)
+    (c,) = _pod_of_job_template(docs, "cpu")["containers"]
+    mounts = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == "lake"]
+    if mounts and "WEAVIATE_URL" not in data:
+        assert data["KI_LANCEDB_URI"] == f"{mounts[0]}/_lancedb"
+    else:
+        assert "KI_LANCEDB_URI" not in data
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("lake: {url: s3://knowledge-lake/x}",
+         ["at '/warehouse/type': value must be 'postgres'",
+          "at '/lake/persistence/enabled': value must be true"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: postgres}",
+         ["at '/warehouse/postgres/host': minLength: got 0, want 1",
+          "at '/warehouse/postgres/user': minLength: got 0, want 1",
+          "at '/warehouse/postgres/existingSecret': minLength: got 0, want 1"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: postgres, postgres: "
+         "{host: pg, user: ki, existingSecret: pg, password: hunter2}}",
+         ["additional properties 'password' not allowed"]),
+        ("lake: {url: s3://knowledge-lake/x}\nwarehouse: {type: sqlite}",
+         ["at '/warehouse/type'"]),
+    ],
+    ids=["duckdb-without-volume", "postgres-incomplete", "postgres-literal-password", "unknown-type"],
+)
+def test_incomplete_warehouse_is_refused(helm, tmp_path, values, expected):
+    path = tmp_path / "values.yaml"
+    path.write_text(values + "\n")
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(path))
+    assert proc.returncode != 0 and not proc.stdout
+    assert SCHEMA_ERROR in proc.stderr and "hunter2" not in proc.stderr
+    for line in expected:
+        assert line in proc.stderr, proc.stderr
+
+
 # --- secrets --------------------------------------------------------------------
 
 CANARY = "CANARY-d0c5e7a1-not-a-real-secret"
@@ -249,7 +429,7 @@ def test_no_secret_value_reaches_the_output(helm):
 )
 def test_literal_secret_values_are_rejected(helm, attempt):
     """The schema has no place for a secret value: helm refuses and prints no canary."""
-    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, *attempt)
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, *LAKE, *attempt)
     assert proc.returncode != 0
     assert CANARY not in proc.stdout
 
@@ -258,8 +438,9 @@ def test_literal_secret_values_are_rejected(helm, attempt):
                                      "spark.executorImage=apache/spark:latest",
                                      "spark.executorImage=apache/spark"])
 def test_unpinned_images_are_rejected(helm, setting):
-    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, "--set-string", setting)
+    proc = helm("template", RELEASE, str(CHART), "-n", NAMESPACE, *LAKE, "--set-string", setting)
     assert proc.returncode != 0, setting
+    assert f"at '/{setting.split('=')[0].replace('.', '/')}'" in proc.stderr, proc.stderr
 
 
 def test_schema_is_strict():

@@ -204,3 +204,17 @@ def test_chart_templates_merge(chart_templates, flavour):
     assert neo4j == {"name": "NEO4J_PASSWORD",
                      "valueFrom": {"secretKeyRef": {"name": "neo4j-auth", "key": "password"}}}
     assert not container_problems("chart", pod)
+
+
+def test_chart_lake_volume_survives_the_merge(render):
+    """A file:// lake's volume is in the Job the worker submits, at the lake's path."""
+    docs = load_docs(render("-f", str(CHART / "ci" / "default-values.yaml")))
+    (cm,) = [d for d in docs if d["metadata"]["name"].endswith("-job-templates")]
+    for key, text in cm["data"].items():
+        manifest = job_manifest(json.loads(text), {"env": {"KI_HTTP_TIMEOUT_S": "60"}})
+        assert not schema_problems(manifest), key
+        pod = pod_of(manifest)
+        assert {"name": "lake", "persistentVolumeClaim": {"claimName": "ki-knowledge-ingest-lake"}} in pod["volumes"]
+        (c,) = pod["containers"]
+        assert {"name": "lake", "mountPath": "/var/lib/knowledge-ingest/lake"} in c["volumeMounts"]
+        assert not container_problems(key, pod)
