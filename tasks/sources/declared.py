@@ -400,29 +400,32 @@ def _compile_walk(parts: tuple[str, ...]) -> Callable[[Any], Any]:
             steps.append((part, int(part)))
         except ValueError:  # a digit int() does not read ("²"): read as the uncompiled walk does
             return lambda value: _walk(value, list(parts))
-    if len(steps) == 1 and steps[0][1] is None:
-        key = parts[0]
+    return _unrolled(tuple(steps))
 
-        def one_key(value: Any) -> Any:
-            return value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
-        return one_key
-    steps = tuple(steps)
 
-    def walk(value: Any) -> Any:
-        for key, index in steps:
-            if isinstance(value, dict):
-                value = value.get(key, _MISSING)
-                if value is _MISSING:
-                    return _MISSING
-            elif index is not None and isinstance(value, list):
-                if -len(value) <= index < len(value):
-                    value = value[index]
-                else:
-                    return _MISSING
-            else:
-                return _MISSING
-        return value
-    return walk
+def _unrolled(steps: tuple[tuple[str, int | None], ...]) -> Callable[[Any], Any]:
+    """The walk of a path without ``*`` as one function, its steps written out (no loop, no
+    per-step call): a dict step reads the key, a list step (digit segments only) the index."""
+    lines = ["def walk(value):"]
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "dict": dict, "list": list}
+    for n, (key, index) in enumerate(steps):
+        namespace[f"k{n}"] = key
+        lines += ["    if isinstance(value, dict):",
+                  f"        value = value.get(k{n}, _MISSING)",
+                  "        if value is _MISSING:",
+                  "            return _MISSING"]
+        if index is not None:
+            namespace[f"i{n}"] = index
+            lines += ["    elif isinstance(value, list):",
+                      f"        if -len(value) <= i{n} < len(value):",
+                      f"            value = value[i{n}]",
+                      "        else:",
+                      "            return _MISSING"]
+        lines += ["    else:",
+                  "        return _MISSING"]
+    lines.append("    return value")
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from the path's own segments as data
+    return namespace["walk"]
 
 
 _TAG = re.compile(r"<[^>]+>")
