@@ -37,7 +37,7 @@ import importlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,7 +49,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tasks.documents import document_id, normalise_doi
+from tasks.documents import normalise_doi
 from tasks.literature.sources.base import Page, PageError, SourceError
 from tasks.literature.sources.http import (
     SECRET_PARAMS,
@@ -338,6 +338,10 @@ def load_declarations(folder: Path = DECLARED_DIR) -> list[DeclaredSource]:
 
 
 # --- paths and values -------------------------------------------------------------------
+#
+# A declaration's paths are compiled once, when its DeclaredSource is built: each dotted
+# path becomes a reader function (split once, list indexes parsed once), each field spec a
+# function of (record, page). ``get_path``/``_field``/``_authors`` read exactly as those do.
 
 
 def get_path(doc: Any, path: str) -> Any:
@@ -371,109 +375,286 @@ def _as_list(value: Any) -> Any:
     return _MISSING if value is None else [value]
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+def compile_path(path: str) -> Callable[[Any], Any]:
+    """``get_path(doc, path)`` as a function of ``doc``, the path split and dispatched once."""
+    return _compile_walk(tuple(path.split(".")) if path else ())
+
+
+def _compile_walk(parts: tuple[str, ...]) -> Callable[[Any], Any]:
+    if not parts:
+        return _identity
+    if "*" in parts:
+        i = parts.index("*")
+        head, tail = _compile_walk(parts[:i]), _compile_walk(parts[i + 1:])
+
+        def star(value: Any) -> Any:
+            value = _as_list(head(value))
+            if value is _MISSING:
+                return _MISSING
+            found = [tail(v) for v in value]
+            return [v for v in found if v is not _MISSING and v is not None]
+        return star
+    steps = []
+    for part in parts:
+        if not part.lstrip("-").isdigit():
+            steps.append((part, None))
+            continue
+        try:
+            steps.append((part, int(part)))
+        except ValueError:  # a digit int() does not read ("²"): read as the uncompiled walk does
+            return lambda value: _walk(value, list(parts))
+    return _unrolled(tuple(steps))
+
+
+def _unrolled(steps: tuple[tuple[str, int | None], ...]) -> Callable[[Any], Any]:
+    """The walk of a path without ``*`` as one function, its steps written out (no loop, no
+    per-step call): a dict step reads the key, a list step (digit segments only) the index."""
+    lines = ["def walk(value):"]
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "dict": dict, "list": list}
+    for n, (key, index) in enumerate(steps):
+        namespace[f"k{n}"] = key
+        lines += ["    if isinstance(value, dict):",
+                  f"        value = value.get(k{n}, _MISSING)",
+                  "        if value is _MISSING:",
+                  "            return _MISSING"]
+        if index is not None:
+            namespace[f"i{n}"] = index
+            lines += ["    elif isinstance(value, list):",
+                      f"        if -len(value) <= i{n} < len(value):",
+                      f"            value = value[i{n}]",
+                      "        else:",
+                      "            return _MISSING"]
+        lines += ["    else:",
+                  "        return _MISSING"]
+    lines.append("    return value")
+    exec("\n".join(lines), namespace)  # noqa: S102 - built from the path's own segments as data
+    return namespace["walk"]
+
+
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _transform(value: Any, transform: Transform | None, fmt: str | None = None) -> Any:
-    """Convert one mapped value; raises ValueError/TypeError on a value of the wrong shape.
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return int(value)
 
-    Numbers may come as strings (``"12.5"``), the way many APIs send them."""
-    if transform is None:
-        return value
-    if transform == "string":
-        return str(value)
-    if transform == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise TypeError(f"expected an integer, got {type(value).__name__}")
-        return int(value)
-    if transform == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise TypeError(f"expected a number, got {type(value).__name__}")
-        number = float(value)
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError(f"not a finite number: {value!r}")
-        return number
-    if transform == "bool":
-        if not isinstance(value, bool):
-            raise TypeError(f"expected a boolean, got {type(value).__name__} (map codes with values:)")
-        return value
-    if transform == "strip_tags":
-        return " ".join(_TAG.sub(" ", value).split()) or None
-    if fmt and transform in ("date", "datetime"):
-        ts = datetime.strptime(value, fmt)
-        if transform == "date":
-            return ts.date()
-        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
-    if transform == "date":
-        return date.fromisoformat(value[:10])
-    if transform == "datetime":
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
-    # date_parts: Crossref's [year, month, day]; a partial date is not invented into a day.
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def _to_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected a boolean, got {type(value).__name__} (map codes with values:)")
+    return value
+
+
+def _strip_tags(value: Any) -> Any:
+    return " ".join(_TAG.sub(" ", value).split()) or None
+
+
+def _to_date(value: Any) -> date:
+    return date.fromisoformat(value[:10])
+
+
+def _to_datetime(value: Any) -> datetime:
+    if len(value) == 10:
+        return datetime.combine(date.fromisoformat(value), time(), timezone.utc)
+    ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    tz = ts.tzinfo
+    if tz is timezone.utc:
+        return ts
+    return ts.replace(tzinfo=timezone.utc) if tz is None else ts.astimezone(timezone.utc)
+
+
+def _date_parts(value: Any) -> date | None:
+    # Crossref's [year, month, day]; a partial date is not invented into a day.
     if len(value) == 3 and all(isinstance(p, int) for p in value):
         return date(*value)
     return None
 
 
-def _value(record: Any, page: Any, path: str) -> Any:
-    return get_path(page, path[2:]) if path.startswith("$.") else get_path(record, path)
+def _strptime(fmt: str, as_date: bool) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        ts = datetime.strptime(value, fmt)
+        if as_date:
+            return ts.date()
+        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return convert
+
+
+_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
+    "string": str, "int": _to_int, "float": _to_float, "bool": _to_bool, "strip_tags": _strip_tags,
+    "date": _to_date, "datetime": _to_datetime, "date_parts": _date_parts,
+}
+
+
+def _transformer(transform: Transform | None, fmt: str | None = None) -> Callable[[Any], Any] | None:
+    """The function converting one mapped value (None: kept as it is); it raises
+    ValueError/TypeError on a value of the wrong shape. Numbers may come as strings
+    (``"12.5"``), the way many APIs send them."""
+    if transform is None:
+        return None
+    if fmt and transform in ("date", "datetime"):
+        return _strptime(fmt, transform == "date")
+    return _TRANSFORMS[transform]
+
+
+def _transform(value: Any, transform: Transform | None, fmt: str | None = None) -> Any:
+    """Convert one mapped value (see ``_transformer``)."""
+    convert = _transformer(transform, fmt)
+    return value if convert is None else convert(value)
+
+
+_SKIP = object()
+"""A candidate value that does not count (empty, a null value, no pattern match): try the next."""
+
+
+def _compile_value(spec: FieldSpec) -> Callable[[Any], Any]:
+    """One candidate value → the field's value, or ``_SKIP``."""
+    null_values = spec.null_values
+    pattern = re.compile(spec.pattern) if spec.pattern is not None else None
+    group = 1 if pattern is not None and pattern.groups else 0
+    values = spec.values
+    convert = _transformer(spec.transform, spec.format)
+    template = spec.template.format if spec.template else None
+
+    if not null_values and pattern is None and values is None and template is None:
+        if convert is None:
+            def plain(value: Any) -> Any:
+                return _SKIP if value is _MISSING or value in (None, "", []) else value
+            return plain
+
+        def converted(value: Any) -> Any:
+            if value is _MISSING or value in (None, "", []):
+                return _SKIP
+            value = convert(value)
+            return _SKIP if value is None else value
+        return converted
+
+    def general(value: Any) -> Any:
+        if value is _MISSING or value in (None, "", []) or value in null_values:
+            return _SKIP
+        if pattern is not None:
+            found = pattern.search(str(value))
+            if found is None:
+                return _SKIP
+            value = found.group(group)
+        if values is not None:
+            key = str(value)
+            if key not in values:
+                raise ValueError(f"unknown code {key[:40]!r}; known: {sorted(values)}")
+            value = values[key]
+            if value is None:
+                return _SKIP
+        if convert is not None:
+            value = convert(value)
+            if value is None:
+                return _SKIP
+        return template(value) if template else value
+    return general
+
+
+def _none(record: Any, page: Any = None) -> None:
+    return None
+
+
+def compile_field(spec: FieldSpec | None) -> Callable[..., Any]:
+    """``(record, page=None)`` → the first path of ``spec`` yielding a non-empty value,
+    transformed; None if none does (``_field``, compiled once)."""
+    if spec is None:
+        return _none
+    if spec.const is not None:
+        const = spec.const
+        return lambda record, page=None: const
+    readers = tuple((p.startswith("$."), compile_path(p[2:] if p.startswith("$.") else p))
+                    for p in (spec.parts or spec.path))
+    value_of = _compile_value(spec)
+    if spec.parts:
+        def joined(record: Any, page: Any = None) -> Any:
+            parts = [read(page) if on_page else read(record) for on_page, read in readers]
+            if any(p is _MISSING or p in (None, "") for p in parts):
+                return None
+            value = value_of(":".join(str(p) for p in parts))
+            return None if value is _SKIP else value
+        return joined
+    if len(readers) == 1:
+        on_page, read = readers[0]
+        if on_page:
+            def one_page_path(record: Any, page: Any = None) -> Any:
+                value = value_of(read(page))
+                return None if value is _SKIP else value
+            return one_page_path
+
+        def one_path(record: Any, page: Any = None) -> Any:
+            value = value_of(read(record))
+            return None if value is _SKIP else value
+        return one_path
+    if not any(on_page for on_page, _ in readers):
+        reads = tuple(read for _, read in readers)
+
+        def first_path(record: Any, page: Any = None) -> Any:
+            for read in reads:
+                value = value_of(read(record))
+                if value is not _SKIP:
+                    return value
+            return None
+        return first_path
+
+    def first_of(record: Any, page: Any = None) -> Any:
+        for on_page, read in readers:
+            value = value_of(read(page) if on_page else read(record))
+            if value is not _SKIP:
+                return value
+        return None
+    return first_of
 
 
 def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
     """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
+    return compile_field(spec)(record, page)
+
+
+def compile_authors(spec: AuthorsSpec | None) -> Callable[[dict], list[dict]]:
+    """record → its authors as ``{name, orcid, id}`` dicts (``_authors``, compiled once)."""
     if spec is None:
-        return None
-    if spec.const is not None:
-        return spec.const
-    if spec.parts:
-        parts = [_value(record, page, p) for p in spec.parts]
-        if any(p is _MISSING or p in (None, "") for p in parts):
-            return None
-        candidates = [":".join(str(p) for p in parts)]
-    else:
-        candidates = [_value(record, page, p) for p in spec.path]
-    for value in candidates:
-        if value is _MISSING or value in (None, "", []) or value in spec.null_values:
-            continue
-        if spec.pattern is not None:
-            found = re.search(spec.pattern, str(value))
-            if found is None:
-                continue
-            value = found.group(1) if found.groups() else found.group(0)
-        if spec.values is not None:
-            key = str(value)
-            if key not in spec.values:
-                raise ValueError(f"unknown code {key[:40]!r}; known: {sorted(spec.values)}")
-            value = spec.values[key]
-            if value is None:
-                continue
-        value = _transform(value, spec.transform, spec.format)
-        if value is None:
-            continue
-        return spec.template.format(value) if spec.template else value
-    return None
+        return lambda record: []
+    people_of = compile_path(spec.path)
+    names = tuple(compile_path(p) for p in spec.name)
+    orcid_of = compile_path(spec.orcid) if spec.orcid else None
+    id_of = compile_path(spec.id) if spec.id else None
+
+    def authors_of(record: dict) -> list[dict]:
+        people = _as_list(people_of(record))
+        if people is _MISSING:
+            return []
+        authors = []
+        for person in people:
+            parts = [name(person) for name in names]
+            name = " ".join(str(p) for p in parts if p is not _MISSING and p not in (None, "")) or None
+            orcid = orcid_of(person) if orcid_of else None
+            aid = id_of(person) if id_of else None
+            authors.append({
+                "name": name,
+                "orcid": normalise_orcid(orcid) if isinstance(orcid, str) else None,
+                "id": str(aid) if aid not in (None, _MISSING) else None,
+            })
+        return authors
+    return authors_of
 
 
 def _authors(record: dict, spec: AuthorsSpec | None) -> list[dict]:
-    if spec is None:
-        return []
-    people = _as_list(get_path(record, spec.path))
-    if people is _MISSING:
-        return []
-    authors = []
-    for person in people:
-        parts = [get_path(person, p) for p in spec.name]
-        name = " ".join(str(p) for p in parts if p is not _MISSING and p not in (None, "")) or None
-        orcid = get_path(person, spec.orcid) if spec.orcid else None
-        aid = get_path(person, spec.id) if spec.id else None
-        authors.append({
-            "name": name,
-            "orcid": normalise_orcid(orcid) if isinstance(orcid, str) else None,
-            "id": str(aid) if aid not in (None, _MISSING) else None,
-        })
-    return authors
+    return compile_authors(spec)(record)
 
 
 def normalise_orcid(value: str) -> str:
@@ -495,6 +676,24 @@ class DeclaredSource:
         self.TABLE: Table = TABLES[declaration.table]
         self._parser = _import_parser(declaration.parser) if declaration.parser else None
         self.ONE_ROW_PER_RECORD = self._parser is None
+        self._compile()
+
+    def _compile(self) -> None:
+        """Readers for the declaration's paths and fields, built once (parse_page runs per record)."""
+        d = self.declaration
+        self._records_of = compile_path(d.records) if d.records else None
+        self._columns = tuple((column, compile_field(spec)) for column, spec in d.columns.items())
+        sid_spec = d.mapping.source_id if d.mapping else d.columns.get("source_id")
+        self._sid_spec = sid_spec
+        self._sid_of = compile_field(sid_spec) if sid_spec is not None else None
+        self._sid_paths = _paths(sid_spec) if sid_spec is not None else ""
+        m = d.mapping
+        if m is not None:
+            self._doc = {name: compile_field(getattr(m, name)) for name in (
+                "source_id", "title", "updated_at", "doi", "abstract", "publication_date", "venue",
+                "topics", "cited_by_count", "referenced_ids", "url", "license")}
+            self._doc_paths = {name: _paths(getattr(m, name)) for name in ("title", "updated_at")}
+            self._authors_of = compile_authors(m.authors)
 
     def __repr__(self) -> str:
         return f"DeclaredSource({self.NAME!r})"
@@ -594,21 +793,23 @@ class DeclaredSource:
         """Normalised rows (or ``Rejected``) of the records of a landed page."""
         d = self.declaration
         page = _load(body, self.NAME, d.format)
-        records = _records(page, d, self.NAME) if d.records else [page]
+        records = _records(page, d, self.NAME, self._records_of) if d.records else [page]
+        parser = self._parser
+        documents = self.TABLE is DOCUMENTS
+        parse_document, parse_row = self.parse_document, self.parse_row
         for record in records:
             if not isinstance(record, dict):
                 yield Rejected(reason="record is not a JSON object", excerpt=excerpt(record))
                 continue
             try:
-                if self._parser:
-                    yield from (self._keyed(row) for row in self._parser(record, page))
-                elif self.TABLE is DOCUMENTS:
-                    yield self.parse_document(record)
+                if parser:
+                    yield from (self._keyed(row) for row in parser(record, page))
+                elif documents:
+                    yield parse_document(record)
                 else:
-                    yield self.parse_row(record, page)
+                    yield parse_row(record, page)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-                spec = None if self._parser else (d.mapping.source_id if d.mapping else d.columns["source_id"])
-                sid = _field_or_none(record, spec, page) if spec else None
+                sid = None if parser else _field_or_none(record, self._sid_of, page)
                 yield Rejected(reason=f"unreadable record: {type(exc).__name__}: {exc}",
                                source_id=sid, excerpt=excerpt(record))
 
@@ -625,48 +826,55 @@ class DeclaredSource:
 
     def parse_row(self, record: dict, page: Any) -> dict | Rejected:
         """A row of a non-document table: every mapped column; the key and source derived."""
-        columns = self.declaration.columns
-        row = {column: _field(record, spec, page) for column, spec in columns.items()}
+        row = {column: read(record, page) for column, read in self._columns}
         if row["source_id"] is None:
-            return Rejected(reason=f"missing source_id ({_paths(columns['source_id'])})", excerpt=excerpt(record))
+            return Rejected(reason=f"missing source_id ({self._sid_paths})", excerpt=excerpt(record))
         return self._keyed(row)
 
     def parse_document(self, record: dict) -> dict | Rejected:
-        m = self.declaration.mapping
-        sid = _field(record, m.source_id)
+        f = self._doc
+        sid = f["source_id"](record)
         if sid is None:
-            return Rejected(reason=f"missing source_id ({_paths(m.source_id)})", excerpt=excerpt(record))
+            return Rejected(reason=f"missing source_id ({self._sid_paths})", excerpt=excerpt(record))
         sid = str(sid)
-        for name in ("title", "updated_at"):
-            if _field(record, getattr(m, name)) is None:
-                paths = _paths(getattr(m, name))
-                return Rejected(reason=f"missing {name} ({paths})", source_id=sid, excerpt=excerpt(record))
-        raw_doi = _field(record, m.doi)
+        title = f["title"](record)
+        if title is None:
+            return Rejected(reason=f"missing title ({self._doc_paths['title']})", source_id=sid,
+                            excerpt=excerpt(record))
+        updated_at = f["updated_at"](record)
+        if updated_at is None:
+            return Rejected(reason=f"missing updated_at ({self._doc_paths['updated_at']})", source_id=sid,
+                            excerpt=excerpt(record))
+        raw_doi = f["doi"](record)
         doi = normalise_doi(raw_doi) if isinstance(raw_doi, str) else None
-        topics = _field(record, m.topics)
-        refs = _field(record, m.referenced_ids)
+        topics = f["topics"](record)
+        refs = f["referenced_ids"](record)
         return {
-            "document_id": document_id(self.NAME, sid, doi),
+            # document_id(): normalise_doi of a normalised DOI (or None) is that DOI
+            "document_id": f"doi:{doi}" if doi else f"{self.NAME}:{sid}",
             "source": self.NAME,
             "source_id": sid,
             "doi": doi,
-            "title": _field(record, m.title),
-            "abstract": _field(record, m.abstract),
-            "publication_date": _field(record, m.publication_date),
-            "updated_at": _field(record, m.updated_at),
-            "authors": _authors(record, m.authors),
-            "venue": _field(record, m.venue),
+            "title": title,
+            "abstract": f["abstract"](record),
+            "publication_date": f["publication_date"](record),
+            "updated_at": updated_at,
+            "authors": self._authors_of(record),
+            "venue": f["venue"](record),
             "topics": topics if isinstance(topics, list) else ([topics] if topics else []),
-            "cited_by_count": _field(record, m.cited_by_count),
+            "cited_by_count": f["cited_by_count"](record),
             "referenced_ids": refs if isinstance(refs, list) else ([refs] if refs else []),
-            "url": _field(record, m.url),
-            "license": _field(record, m.license),
+            "url": f["url"](record),
+            "license": f["license"](record),
         }
 
 
-def _field_or_none(record: dict, spec: FieldSpec, page: Any = None) -> str | None:
+def _field_or_none(record: dict, read: Callable[..., Any] | None, page: Any = None) -> str | None:
+    """A compiled field's value as a string, None when absent or unreadable."""
+    if read is None:
+        return None
     try:
-        value = _field(record, spec, page)
+        value = read(record, page)
     except (TypeError, ValueError):
         return None
     return None if value is None else str(value)
@@ -693,11 +901,11 @@ def _load(body: bytes, source: str, fmt: str = "json") -> Any:
         raise PageError(f"{source}: page is not valid JSON ({exc})") from exc
 
 
-def _records(doc: Any, d: Declaration, source: str) -> list:
+def _records(doc: Any, d: Declaration, source: str, read: Callable[[Any], Any] | None = None) -> list:
     """The record list at ``d.records``; an explicit null there is an empty page (World Bank
     answers ``[{"pages": 0, …}, null]`` when nothing matches), a missing one only where the
     declaration says so (``records_optional``, or XML, which writes no element for none)."""
-    records = get_path(doc, d.records)
+    records = read(doc) if read is not None else get_path(doc, d.records)
     if d.format == "xml":
         # XML has no list syntax: an element that occurs once is one value.
         records = [] if records is _MISSING else _as_list(records)
