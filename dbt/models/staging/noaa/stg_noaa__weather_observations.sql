@@ -11,7 +11,7 @@ renamed as (
         upper(trim(station)) as station,
         observed_at,
         upper(trim(element)) as element,
-        cast(value as double) as value,
+        cast(value as double precision) as value,
         unit,
         updated_at,
         record_hash,
