@@ -57,13 +57,36 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def typed_sql(column: Column) -> tuple[str, str]:
-    """(typed value, reason or NULL) SQL for one column read as text."""
-    text = sql_ident(column.name)
+def cleaned_text(column: Column, ident: str) -> str:
+    """The column's text after the declaration's trim and empty → null (DuckDB and Spark SQL)."""
+    text = ident
     if column.trim:
         text = f"trim({text})"
     if column.empty_as_null:
         text = f"nullif({text}, '')"
+    return text
+
+
+def reason_sql(column: Column, text: str, typed: str, literal=_sql_str) -> str:
+    """The first rule the value breaks, as a CASE (NULL when none), in SQL both DuckDB and
+    Spark read; ``literal`` quotes a string for the engine."""
+    checks = []
+    if column.required:
+        checks.append(f"when {text} is null then {literal(column.name + ': missing')}")
+    checks.append(f"when {text} is not null and {typed} is null then {literal(f'{column.name}: not a {column.type}')}")
+    if column.allowed:
+        values = ", ".join(literal(v) for v in column.allowed)
+        checks.append(f"when {typed} not in ({values}) then {literal(column.name + ': not an allowed value')}")
+    if column.min is not None:
+        checks.append(f"when {typed} < {column.min} then {literal(column.name + ': below minimum')}")
+    if column.max is not None:
+        checks.append(f"when {typed} > {column.max} then {literal(column.name + ': above maximum')}")
+    return f"case {' '.join(checks)} end"
+
+
+def typed_sql(column: Column) -> tuple[str, str]:
+    """(typed value, reason or NULL) SQL for one column read as text."""
+    text = cleaned_text(column, sql_ident(column.name))
     if column.type == "string":
         typed = text
     elif column.type in ("date", "timestamp") and column.formats:
@@ -73,19 +96,7 @@ def typed_sql(column: Column) -> tuple[str, str]:
             typed = f"cast({typed} as DATE)"
     else:
         typed = f"try_cast({text} as {column.sql_type('duckdb')})"
-    checks = []
-    if column.required:
-        checks.append(f"when {text} is null then {_sql_str(column.name + ': missing')}")
-    checks.append(f"when {text} is not null and {typed} is null then "
-                  f"{_sql_str(f'{column.name}: not a {column.type}')}")
-    if column.allowed:
-        values = ", ".join(_sql_str(v) for v in column.allowed)
-        checks.append(f"when {typed} not in ({values}) then {_sql_str(column.name + ': not an allowed value')}")
-    if column.min is not None:
-        checks.append(f"when {typed} < {column.min} then {_sql_str(column.name + ': below minimum')}")
-    if column.max is not None:
-        checks.append(f"when {typed} > {column.max} then {_sql_str(column.name + ': above maximum')}")
-    return typed, f"case {' '.join(checks)} end"
+    return typed, reason_sql(column, text, typed)
 
 
 def event_id_sql(dataset: Dataset) -> str:

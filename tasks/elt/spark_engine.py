@@ -31,7 +31,16 @@ from pathlib import Path
 import orjson
 
 from tasks.elt.dataset import _DECIMAL, Column, Dataset
-from tasks.elt.engine import NULL_MARK, RAW_PREVIEW_CHARS, CleanResult, Unreadable, check_utf8, read_header
+from tasks.elt.engine import (
+    NULL_MARK,
+    RAW_PREVIEW_CHARS,
+    CleanResult,
+    Unreadable,
+    check_utf8,
+    cleaned_text,
+    read_header,
+    reason_sql,
+)
 
 _NUMBER = r"^\s*[+-]?([0-9]+(_[0-9]+)*(\.([0-9]+(_[0-9]+)*)?)?|\.[0-9]+(_[0-9]+)*)([eE][+-]?[0-9]+)?\s*$"
 _HEX = r"^\s*0[xX]([0-9a-fA-F]+)\s*$"
@@ -84,11 +93,7 @@ def java_pattern(strptime: str) -> str:
 
 def typed_spark(column: Column) -> tuple[str, str]:
     """(typed value, reason or NULL) Spark SQL for one column read as text: ``typed_sql``'s rules."""
-    text = _ident(column.name)
-    if column.trim:
-        text = f"trim({text})"
-    if column.empty_as_null:
-        text = f"nullif({text}, '')"
+    text = cleaned_text(column, _ident(column.name))
     digits = f"replace({text}, '_', '')"
     if column.type == "string":
         typed = text
@@ -107,18 +112,7 @@ def typed_spark(column: Column) -> tuple[str, str]:
         typed = f"cast(coalesce({parsed}) as {'date' if column.type == 'date' else 'timestamp_ntz'})"
     else:
         typed = f"try_cast({text} as {'timestamp_ntz' if column.type == 'timestamp' else column.type})"
-    checks = []
-    if column.required:
-        checks.append(f"when {text} is null then {_lit(column.name + ': missing')}")
-    checks.append(f"when {text} is not null and {typed} is null then {_lit(f'{column.name}: not a {column.type}')}")
-    if column.allowed:
-        values = ", ".join(_lit(v) for v in column.allowed)
-        checks.append(f"when {typed} not in ({values}) then {_lit(column.name + ': not an allowed value')}")
-    if column.min is not None:
-        checks.append(f"when {typed} < {column.min!r} then {_lit(column.name + ': below minimum')}")
-    if column.max is not None:
-        checks.append(f"when {typed} > {column.max!r} then {_lit(column.name + ': above maximum')}")
-    return typed, f"case {' '.join(checks)} end"
+    return typed, reason_sql(column, text, typed, _lit)
 
 
 def event_id_spark(dataset: Dataset) -> str:

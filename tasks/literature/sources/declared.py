@@ -341,7 +341,7 @@ def load_declarations(folder: Path = DECLARED_DIR) -> list[DeclaredSource]:
 #
 # A declaration's paths are compiled once, when its DeclaredSource is built: each dotted
 # path becomes a reader function (split once, list indexes parsed once), each field spec a
-# function of (record, page). ``get_path``/``_field``/``_authors`` read exactly as those do.
+# function of (record, page). ``get_path`` reads one path uncompiled (paginators, once a page).
 
 
 def get_path(doc: Any, path: str) -> Any:
@@ -510,12 +510,6 @@ def _transformer(transform: Transform | None, fmt: str | None = None) -> Callabl
     return _TRANSFORMS[transform]
 
 
-def _transform(value: Any, transform: Transform | None, fmt: str | None = None) -> Any:
-    """Convert one mapped value (see ``_transformer``)."""
-    convert = _transformer(transform, fmt)
-    return value if convert is None else convert(value)
-
-
 _SKIP = object()
 """A candidate value that does not count (empty, a null value, no pattern match): try the next."""
 
@@ -571,7 +565,7 @@ def _none(record: Any, page: Any = None) -> None:
 
 def compile_field(spec: FieldSpec | None) -> Callable[..., Any]:
     """``(record, page=None)`` → the first path of ``spec`` yielding a non-empty value,
-    transformed; None if none does (``_field``, compiled once)."""
+    transformed; None if none does."""
     if spec is None:
         return _none
     if spec.const is not None:
@@ -620,13 +614,8 @@ def compile_field(spec: FieldSpec | None) -> Callable[..., Any]:
     return first_of
 
 
-def _field(record: dict, spec: FieldSpec | None, page: Any = None) -> Any:
-    """The first path of ``spec`` yielding a non-empty value, transformed; None if none does."""
-    return compile_field(spec)(record, page)
-
-
 def compile_authors(spec: AuthorsSpec | None) -> Callable[[dict], list[dict]]:
-    """record → its authors as ``{name, orcid, id}`` dicts (``_authors``, compiled once)."""
+    """record → its authors as ``{name, orcid, id}`` dicts, the paths compiled once."""
     if spec is None:
         return lambda record: []
     people_of = compile_path(spec.path)
@@ -651,10 +640,6 @@ def compile_authors(spec: AuthorsSpec | None) -> Callable[[dict], list[dict]]:
             })
         return authors
     return authors_of
-
-
-def _authors(record: dict, spec: AuthorsSpec | None) -> list[dict]:
-    return compile_authors(spec)(record)
 
 
 def normalise_orcid(value: str) -> str:
